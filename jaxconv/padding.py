@@ -1,0 +1,106 @@
+"""Padding of the trailing spatial dims: constant, reflect, replicate, circular."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+
+from jaxconv.shapes import IntOrSeq, Padding, arg_error, resolve_padding
+
+__all__ = ["PAD_MODES", "check_pad_limits", "pad", "pad_spatial"]
+
+# torch's mode names -> numpy/jnp's.
+PAD_MODES = {"constant": "constant", "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def check_pad_limits(fn: str, mode: str, pads: Sequence[tuple[int, int]], sizes: Sequence[int], name: str = "padding") -> None:
+    """Raise torch's limits for non-constant modes: reflect needs pad < size, circular pad <= size."""
+    for (lo, hi), size in zip(pads, sizes):
+        if mode == "reflect" and max(lo, hi) >= size:
+            raise arg_error(fn, name, f"must be < the input size {tuple(sizes)} in every dim for reflect padding", tuple(pads))
+        if mode == "circular" and max(lo, hi) > size:
+            raise arg_error(fn, name, f"must be <= the input size {tuple(sizes)} in every dim for circular padding", tuple(pads))
+        if mode == "replicate" and size < 1 and (lo or hi):
+            raise arg_error(fn, name, "cannot replicate an empty dim", tuple(pads))
+
+
+def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float = 0.0) -> jnp.ndarray:
+    """Pad the last ``len(pads)`` dims of ``x`` with already-validated pairs (internal fast path)."""
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    width = ((0, 0),) * (x.ndim - len(pads)) + tuple(tuple(p) for p in pads)
+    np_mode = PAD_MODES[mode]
+    if np_mode == "constant":
+        return jnp.pad(x, width, mode="constant", constant_values=jnp.asarray(value, dtype=x.dtype))
+    return jnp.pad(x, width, mode=np_mode)
+
+
+def pad(
+    input: jnp.ndarray,
+    pad: Padding,
+    mode: str = "constant",
+    value: float | None = None,
+    *,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq = 1,
+    dilation: IntOrSeq = 1,
+    spatial_dims: int | None = None,
+) -> jnp.ndarray:
+    """Pad the trailing spatial dims of ``(N, C, *spatial)`` or ``(C, *spatial)`` arrays.
+
+    Unlike torch's ``F.pad``, ``pad`` takes jaxconv's padding vocabulary in array
+    order (first spatial dim first)::
+
+        torch:   F.pad(x, (left, right, top, bottom))
+        jaxconv: pad(x, ((top, bottom), (left, right)))
+
+    so ``pad(x, (1, 0))`` on ``(1, 1, 4, 4)`` pads one row at the top and bottom and
+    gives ``(1, 1, 6, 4)``, as ``torch.nn.Conv2d(padding=(1, 0))`` does.
+    Use :func:`jaxconv.shapes.from_torch_pad` to convert a torch tuple.
+
+    Args:
+      input: the array.
+      pad: int, per-dim ints, per-side pairs, or a string of the vocabulary
+        (``"same"`` etc., which need ``kernel_size``).
+      mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+      value: fill value for ``"constant"`` (default 0).
+      kernel_size, stride, dilation: only to resolve string paddings.
+      spatial_dims: how many trailing dims are spatial; inferred from a sequence
+        ``pad`` and otherwise ``input.ndim - 2``.
+
+    Returns:
+      The padded array, same dtype. Each padded dim grows by ``lo + hi``.
+
+    Reflect padding needs ``pad < size``, circular ``pad <= size`` (torch's limits).
+    Negative (cropping) pads are not accepted.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> jaxconv.pad(jnp.ones((1, 1, 4, 4)), (1, 0)).shape
+      (1, 1, 6, 4)
+      >>> jaxconv.pad(jnp.arange(4.0).reshape(1, 1, 4), ((2, 1),), mode="reflect")
+      Array([[[2., 1., 0., 1., 2., 3., 2.]]], dtype=float32)
+    """
+    fn = "pad"
+    if not hasattr(input, "shape"):
+        input = jnp.asarray(input)
+    if not isinstance(mode, str) or mode.lower() not in PAD_MODES or mode.lower() == "zeros":
+        raise arg_error(fn, "mode", "must be one of 'constant', 'reflect', 'replicate', 'circular'", mode)
+    mode = mode.lower()
+    if value is not None and mode != "constant":
+        raise arg_error(fn, "value", f"is only used by mode='constant', not mode={mode!r}", value)
+    if spatial_dims is None:
+        if isinstance(pad, Sequence) and not isinstance(pad, str):
+            spatial_dims = len(pad)
+        else:
+            spatial_dims = input.ndim - 2
+    if spatial_dims < 1 or spatial_dims > input.ndim - 1:
+        raise arg_error(fn, "input", f"must have at least {spatial_dims + 1} dims (C, *spatial) to pad {spatial_dims} spatial dims", f"shape {tuple(input.shape)}")
+    sizes = tuple(input.shape[-spatial_dims:])
+    if isinstance(pad, str) and kernel_size is None:
+        raise arg_error(fn, "pad", "is a string, which needs kernel_size= to resolve", pad)
+    pads = resolve_padding(pad, sizes, 1 if kernel_size is None else kernel_size, stride, dilation, fn=fn, n=spatial_dims)
+    check_pad_limits(fn, mode, pads, sizes, name="pad")
+    return pad_spatial(input, pads, mode, 0.0 if value is None else value)

@@ -1,0 +1,718 @@
+"""Window arithmetic for convolution and pooling: pure Python integers, no JAX.
+
+Every rule about windows lives here and only here: argument canonicalisation and
+validation, the padding vocabulary (:func:`resolve_padding`), output sizes of
+convolutions, pools and transposed convolutions, parameter and FLOP counts, and
+receptive fields. The ops modules (``conv``, ``pool``, ...) call these functions
+once per call, with static shapes, and hand the result to a single ``lax`` call.
+
+The padding vocabulary (spatial dims always in array order, first spatial dim
+first)::
+
+    2                       -> ((2, 2), (2, 2))          every side of every dim
+    (1, 2)                  -> ((1, 1), (2, 2))          per dim, both sides
+    ((1, 0), (2, 3))        -> ((1, 0), (2, 3))          per side: (top, bottom), (left, right)
+    "valid"                 -> ((0, 0), (0, 0))
+    "same"                  -> XLA/TensorFlow SAME, any stride and dilation, odd pixel at the end
+    "same_lower"            -> like "same", odd pixel at the start
+    "full"                  -> (k_eff - 1, k_eff - 1) per dim
+    "causal"                -> (k_eff - 1, 0) per dim
+
+Note that torch's ``F.pad`` takes a *flat* tuple starting from the LAST dim:
+``F.pad(x, (left, right, top, bottom))`` is ``((top, bottom), (left, right))``
+here; :func:`from_torch_pad` converts. torch's ``Conv2d(padding=(1, 0))`` is per
+dim in array order, as here: one row on top and bottom, no columns.
+
+Run ``python -m jaxconv.shapes --help`` for a command-line calculator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import operator
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+__all__ = [
+    "IntOrSeq",
+    "Padding",
+    "ReceptiveField",
+    "ShapeError",
+    "arg_error",
+    "canonicalize",
+    "conv_flops",
+    "conv_output_shape",
+    "conv_params",
+    "conv_transpose_output_padding",
+    "conv_transpose_output_shape",
+    "conv_transpose_padding",
+    "effective_kernel",
+    "from_torch_pad",
+    "pool_output_shape",
+    "pool_padding",
+    "receptive_field",
+    "resolve_padding",
+    "split_batch",
+]
+
+IntOrSeq = Union[int, Sequence[int]]
+Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
+
+PADDING_STRINGS = ("valid", "same", "same_lower", "full", "causal")
+
+
+class ShapeError(ValueError):
+    """A ValueError raised for a bad window argument, with a uniform message."""
+
+
+def arg_error(fn: str, name: str, rule: str, value: object, *, exc: type[Exception] = ValueError) -> Exception:
+    """Build the one error message form used across jaxconv.
+
+    >>> str(arg_error("conv2d", "stride", "must be >= 1 in every spatial dim", (2, 0)))
+    'conv2d: `stride` must be >= 1 in every spatial dim, got (2, 0)'
+    """
+    return exc(f"{fn}: `{name}` {rule}, got {value!r}")
+
+
+def _is_int(v: object) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        operator.index(v)  # accepts numpy integers, rejects floats
+    except TypeError:
+        return False
+    return True
+
+
+def canonicalize(value: IntOrSeq, n: int, name: str, fn: str = "jaxconv", *, min_value: int | None = None) -> tuple[int, ...]:
+    """Turn an int or a length-``n`` sequence of ints into an ``n``-tuple of ints.
+
+    Args:
+      value: an int (repeated ``n`` times) or a sequence of ``n`` ints.
+      n: number of spatial dims.
+      name: argument name, for the error message.
+      fn: function name, for the error message.
+      min_value: if given, every entry must be >= ``min_value``.
+
+    Returns:
+      A tuple of ``n`` Python ints.
+
+    >>> canonicalize(2, 3, "stride")
+    (2, 2, 2)
+    >>> canonicalize((1, 2), 2, "dilation", min_value=1)
+    (1, 2)
+    """
+    if _is_int(value):
+        out = (operator.index(value),) * n  # type: ignore[arg-type]
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not hasattr(value, "__len__"):
+        raise arg_error(fn, name, f"must be an int or a sequence of {n} ints", value, exc=TypeError)
+    else:
+        seq = tuple(value)  # type: ignore[arg-type]
+        if not all(_is_int(v) for v in seq):
+            raise arg_error(fn, name, f"must be an int or a sequence of {n} ints", value, exc=TypeError)
+        if len(seq) == 1 and n != 1:
+            # torch accepts a 1-tuple for any number of dims (e.g. kernel_size=(3,)).
+            seq = seq * n
+        if len(seq) != n:
+            raise arg_error(fn, name, f"must have {n} entries, one per spatial dim", value)
+        out = tuple(operator.index(v) for v in seq)
+    if min_value is not None and any(v < min_value for v in out):
+        where = "" if n == 1 else " in every spatial dim"
+        raise arg_error(fn, name, f"must be >= {min_value}{where}", out if not _is_int(value) else value)
+    return out
+
+
+def effective_kernel(kernel_size: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """Span of a dilated kernel: ``d * (k - 1) + 1`` per dim.
+
+    >>> effective_kernel((3, 3), (2, 1))
+    (5, 3)
+    """
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+
+
+def from_torch_pad(flat: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Convert torch ``F.pad``'s flat, last-dim-first tuple into per-dim pairs in array order.
+
+    >>> from_torch_pad((1, 2, 3, 4))    # F.pad(x, (left, right, top, bottom))
+    ((3, 4), (1, 2))
+    """
+    flat = tuple(flat)
+    if len(flat) % 2 or not all(_is_int(v) for v in flat):
+        raise arg_error("from_torch_pad", "flat", "must be an even-length sequence of ints", flat)
+    pairs = [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+    return tuple(reversed(pairs))
+
+
+def _same_pads(in_size: int, k_eff: int, stride: int) -> tuple[int, int]:
+    # The XLA/TensorFlow rule (jax.lax.padtype_to_pads): the output has ceil(in / s)
+    # positions and the padding needed for that is split with the odd pixel at the end.
+    out = -(-in_size // stride)
+    total = max(0, (out - 1) * stride + k_eff - in_size)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    padding: Padding,
+    input_size: Sequence[int] | None,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    dilation: IntOrSeq = 1,
+    *,
+    fn: str = "resolve_padding",
+    n: int | None = None,
+) -> tuple[tuple[int, int], ...]:
+    """Resolve any padding spec to explicit ``((lo, hi), ...)`` pairs, one per spatial dim.
+
+    Args:
+      padding: an int, per-dim ints, per-side pairs, or one of ``"valid"``,
+        ``"same"``, ``"same_lower"``, ``"full"``, ``"causal"`` (case-insensitive).
+      input_size: spatial input sizes; only ``"same"``/``"same_lower"`` need them.
+      kernel_size: int or per-dim kernel sizes.
+      stride: int or per-dim strides (used by ``"same"``).
+      dilation: int or per-dim dilations.
+      fn: name of the calling function, for error messages.
+      n: number of spatial dims, if ``input_size`` is not given.
+
+    Returns:
+      A tuple of ``(lo, hi)`` pairs of non-negative ints, first spatial dim first.
+
+    ``"same"`` is XLA's rule for any stride: ``out = ceil(in / s)`` and
+    ``total = max(0, (out - 1) * s + d * (k - 1) + 1 - in)``, ``lo = total // 2``.
+    For stride 1 this equals torch's ``padding="same"``.
+
+    >>> resolve_padding("same", (8, 8), 3, stride=2)
+    ((0, 1), (0, 1))
+    >>> resolve_padding((1, 0), None, 3, n=2)
+    ((1, 1), (0, 0))
+    >>> resolve_padding("causal", None, 3, dilation=2, n=1)
+    ((4, 0),)
+    """
+    if n is None:
+        if input_size is not None:
+            n = len(input_size)
+        elif not _is_int(kernel_size) and not isinstance(kernel_size, str):
+            n = len(kernel_size)  # type: ignore[arg-type]
+        elif not isinstance(padding, (str, int)) and isinstance(padding, Sequence):
+            n = len(padding)
+        else:
+            raise arg_error(fn, "padding", "needs the number of spatial dims (pass input_size or n)", padding)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    keff = effective_kernel(ks, ds)
+
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return ((0, 0),) * n
+        if mode == "full":
+            return tuple((k - 1, k - 1) for k in keff)
+        if mode == "causal":
+            return tuple((k - 1, 0) for k in keff)
+        if mode in ("same", "same_lower"):
+            if input_size is None:
+                raise arg_error(fn, "padding", "'same' needs the input size", padding)
+            pads = tuple(_same_pads(i, k, s) for i, k, s in zip(input_size, keff, ss))
+            if mode == "same_lower":
+                pads = tuple((hi, lo) for lo, hi in pads)
+            return pads
+        raise arg_error(fn, "padding", f"must be an int, a sequence, or one of {PADDING_STRINGS}", padding)
+
+    if _is_int(padding):
+        p = operator.index(padding)  # type: ignore[arg-type]
+        pads = ((p, p),) * n
+    elif isinstance(padding, Sequence):
+        items = tuple(padding)
+        if len(items) == 1 and n != 1:
+            items = items * n
+        if len(items) != n:
+            raise arg_error(fn, "padding", f"must have {n} entries, one per spatial dim", padding)
+        pairs = []
+        for it in items:
+            if _is_int(it):
+                pairs.append((operator.index(it), operator.index(it)))  # type: ignore[arg-type]
+            elif isinstance(it, Sequence) and not isinstance(it, str) and len(it) == 2 and all(_is_int(v) for v in it):
+                pairs.append((operator.index(it[0]), operator.index(it[1])))
+            else:
+                raise arg_error(fn, "padding", "entries must be ints or (lo, hi) pairs of ints", padding, exc=TypeError)
+        pads = tuple(pairs)
+    else:
+        raise arg_error(fn, "padding", f"must be an int, a sequence, or one of {PADDING_STRINGS}", padding, exc=TypeError)
+    if any(v < 0 for pair in pads for v in pair):
+        raise arg_error(fn, "padding", "must be >= 0 on every side", padding)
+    return pads
+
+
+def _check_nonempty(fn: str, out: tuple[int, ...], input_size: Sequence[int], what: str) -> None:
+    if any(o < 1 for o in out):
+        raise arg_error(
+            fn, "kernel_size",
+            f"(dilated, {what}) is larger than the padded input {tuple(input_size)}: output size would be {out}",
+            "empty output")
+
+
+def conv_output_shape(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: Padding = 0,
+    dilation: IntOrSeq = 1,
+    *,
+    fn: str = "conv_output_shape",
+) -> tuple[int, ...]:
+    """Spatial output size of a convolution.
+
+    ``out = floor((in + lo + hi - d * (k - 1) - 1) / s) + 1`` per dim.
+
+    >>> conv_output_shape((8, 8), 3, stride=2, padding=1)
+    (4, 4)
+    >>> conv_output_shape((8, 8), (3, 5), stride=(3, 4), padding=(0, 1))
+    (2, 2)
+    >>> conv_output_shape(7, 3, stride=2, padding="same")
+    (4,)
+    """
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    pads = resolve_padding(padding, ins, kernel_size, stride, dilation, fn=fn)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    out = tuple(
+        (i + lo + hi - k) // s + 1 if i + lo + hi >= k else 0
+        for i, (lo, hi), k, s in zip(ins, pads, effective_kernel(ks, ds), ss)
+    )
+    _check_nonempty(fn, out, ins, "with padding")
+    return out
+
+
+def _pool_out_1d(i: int, lo: int, hi: int, k_eff: int, s: int, ceil_mode: bool) -> int:
+    span = i + lo + hi - k_eff
+    if span < 0:
+        return 0
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    # torch's rule: in ceil mode the last window must start inside the input or the
+    # left padding, never in the right padding alone.
+    if ceil_mode and (out - 1) * s >= i + lo:
+        out -= 1
+    return out
+
+
+def pool_output_shape(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: Padding = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    *,
+    fn: str = "pool_output_shape",
+) -> tuple[int, ...]:
+    """Spatial output size of a pooling window (torch's rule, including ``ceil_mode``).
+
+    ``out = floor_or_ceil((in + lo + hi - d * (k - 1) - 1) / s) + 1``; with
+    ``ceil_mode`` the last window is dropped if it would start in the right padding.
+    ``stride=None`` means ``stride = kernel_size``.
+
+    >>> pool_output_shape((5, 5), 3, ceil_mode=True)
+    (2, 2)
+    >>> pool_output_shape((5, 5), 3)
+    (1, 1)
+    """
+    return pool_padding(input_size, kernel_size, stride, padding, dilation, ceil_mode, fn=fn)[0]
+
+
+def pool_padding(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: Padding = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    *,
+    fn: str = "pool_padding",
+) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """Output size, the requested padding, and the padding a reducer must apply.
+
+    Returns ``(out, pads, window_pads)``: ``pads`` is the resolved user padding;
+    ``window_pads`` has the same ``lo`` and a ``hi`` grown by the ceil-mode overhang
+    where there is one, so that a plain VALID window scan over the input padded by
+    ``window_pads`` yields exactly ``out`` positions. The overhang is never counted
+    as padding (torch's avg-pool divisor rule).
+
+    >>> pool_padding((5,), 3, 2, 0, 1, True)
+    ((2,), ((0, 0),), ((0, 0),))
+    >>> pool_padding((6,), 3, 2, 0, 1, True)
+    ((3,), ((0, 0),), ((0, 1),))
+    """
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = ks if stride is None else canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    pads = resolve_padding(padding, ins, ks, ss, ds, fn=fn)
+    keff = effective_kernel(ks, ds)
+    out = tuple(_pool_out_1d(i, lo, hi, k, s, bool(ceil_mode)) for i, (lo, hi), k, s in zip(ins, pads, keff, ss))
+    _check_nonempty(fn, out, ins, "with padding")
+    window_pads = tuple(
+        (lo, max(hi, (o - 1) * s + k - i - lo)) for o, i, (lo, hi), k, s in zip(out, ins, pads, keff, ss)
+    )
+    return out, pads, window_pads
+
+
+def conv_transpose_output_shape(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: Padding = 0,
+    output_padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    *,
+    fn: str = "conv_transpose_output_shape",
+) -> tuple[int, ...]:
+    """Spatial output size of a transposed convolution.
+
+    ``out = (in - 1) * s - lo - hi + d * (k - 1) + output_padding + 1`` per dim
+    (torch: ``lo = hi = padding``). A string padding means the padding of the
+    forward convolution this one is the adjoint of, on an input of ``in * s``
+    (so ``"same"`` gives ``out = in * s``, as TensorFlow's ``conv2d_transpose``).
+
+    >>> conv_transpose_output_shape((4, 4), 3, stride=2, padding=1, output_padding=1)
+    (8, 8)
+    >>> conv_transpose_output_shape((4,), 4, stride=2, padding="same")
+    (8,)
+    """
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    pads, ops = conv_transpose_padding(ins, kernel_size, stride, padding, output_padding, dilation, fn=fn)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    out = tuple(
+        (i - 1) * s - lo - hi + k + op
+        for i, s, (lo, hi), k, op in zip(ins, ss, pads, effective_kernel(ks, ds), ops)
+    )
+    _check_nonempty(fn, out, ins, "minus padding")
+    return out
+
+
+def conv_transpose_padding(
+    input_size: Sequence[int],
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: Padding = 0,
+    output_padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    *,
+    fn: str = "conv_transpose_padding",
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """Resolve a transposed convolution's padding to ``(pads, output_padding)``.
+
+    ``pads`` are the forward convolution's ``(lo, hi)`` pairs that the transposed
+    convolution crops. ``output_padding`` must be ``< max(stride, dilation)`` (torch's
+    rule). For string paddings it is derived (and must be left at 0).
+
+    >>> conv_transpose_padding((4,), 3, 2, "same")
+    (((0, 1),), (1,))
+    """
+    n = len(input_size)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    ops = canonicalize(output_padding, n, "output_padding", fn, min_value=0)
+    for op, s, d in zip(ops, ss, ds):
+        if op >= max(s, d):
+            raise arg_error(fn, "output_padding", f"must be < max(stride, dilation) = {tuple(max(a, b) for a, b in zip(ss, ds))} per dim", ops)
+    if isinstance(padding, str):
+        if any(ops):
+            raise arg_error(fn, "output_padding", "must be 0 with a string padding (it is derived)", ops)
+        fwd_in = tuple(i * s for i, s in zip(input_size, ss))
+        pads = resolve_padding(padding, fwd_in, ks, ss, ds, fn=fn)
+        keff = effective_kernel(ks, ds)
+        # The forward conv on fwd_in must produce exactly input_size positions.
+        fwd_out = tuple((f + lo + hi - k) // s + 1 for f, (lo, hi), k, s in zip(fwd_in, pads, keff, ss))
+        if fwd_out != tuple(input_size):
+            raise arg_error(fn, "padding", f"does not invert to input size {tuple(input_size)} for a transposed conv", padding)
+        ops = tuple(f - ((i - 1) * s - lo - hi + k) for f, i, s, (lo, hi), k in zip(fwd_in, input_size, ss, pads, keff))
+        return pads, ops
+    return resolve_padding(padding, None, ks, ss, ds, fn=fn, n=n), ops
+
+
+def conv_transpose_output_padding(
+    input_size: Sequence[int],
+    output_size: Sequence[int],
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: Padding = 0,
+    dilation: IntOrSeq = 1,
+    *,
+    fn: str = "conv_transpose_output_padding",
+) -> tuple[int, ...]:
+    """The ``output_padding`` that makes a transposed convolution produce ``output_size``.
+
+    >>> conv_transpose_output_padding((4, 4), (8, 8), 3, 2, 1)
+    (1, 1)
+    """
+    n = len(input_size)
+    outs = canonicalize(tuple(output_size)[-n:] if len(tuple(output_size)) >= n else output_size, n, "output_size", fn, min_value=1)
+    base = conv_transpose_output_shape(input_size, kernel_size, stride, padding, 0, dilation, fn=fn)
+    ss = canonicalize(stride, n, "stride", fn, min_value=1)
+    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    ops = tuple(o - b for o, b in zip(outs, base))
+    lo_ok = base
+    hi_ok = tuple(b + max(s, d) - 1 for b, s, d in zip(base, ss, ds))
+    if any(op < 0 or op >= max(s, d) for op, s, d in zip(ops, ss, ds)):
+        raise arg_error(fn, "output_size", f"must lie between {lo_ok} and {hi_ok} for this input, kernel, stride and padding", tuple(outs))
+    return ops
+
+
+def conv_params(in_channels: int, out_channels: int, kernel_size: IntOrSeq, groups: int = 1, bias: bool = True) -> int:
+    """Number of parameters of a convolution: ``prod(k) * Cin / groups * Cout (+ Cout)``.
+
+    Seed 002's formula ``F * F * Ci * K + K``:
+
+    >>> conv_params(3, 64, 3)
+    1792
+    """
+    fn = "conv_params"
+    if not _is_int(in_channels) or in_channels < 1:
+        raise arg_error(fn, "in_channels", "must be an int >= 1", in_channels)
+    if not _is_int(out_channels) or out_channels < 1:
+        raise arg_error(fn, "out_channels", "must be an int >= 1", out_channels)
+    _check_groups(fn, in_channels, out_channels, groups)
+    ks = canonicalize(kernel_size, 1 if _is_int(kernel_size) else len(kernel_size), "kernel_size", fn, min_value=1)  # type: ignore[arg-type]
+    if _is_int(kernel_size):
+        ks = (operator.index(kernel_size),) * 2  # type: ignore[arg-type]
+    return math.prod(ks) * (in_channels // groups) * out_channels + (out_channels if bias else 0)
+
+
+def _check_groups(fn: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if not _is_int(groups) or groups < 1:
+        raise arg_error(fn, "groups", "must be an int >= 1", groups)
+    if in_channels % groups:
+        raise arg_error(fn, "groups", f"must divide in_channels={in_channels}", groups)
+    if out_channels % groups:
+        raise arg_error(fn, "groups", f"must divide out_channels={out_channels}", groups)
+
+
+def conv_flops(
+    input_size: IntOrSeq,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: Padding = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    bias: bool = True,
+    batch: int = 1,
+) -> int:
+    """FLOPs of a convolution forward pass, multiply-adds counted as 2, bias adds as 1.
+
+    ``2 * N * Cout * prod(out) * Cin / groups * prod(k) (+ N * Cout * prod(out))``.
+
+    >>> conv_flops((32, 32), 3, 16, 3, padding=1, bias=False)
+    884736
+    """
+    fn = "conv_flops"
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    _check_groups(fn, in_channels, out_channels, groups)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    out = conv_output_shape(input_size, ks, stride, padding, dilation, fn=fn)
+    positions = batch * out_channels * math.prod(out)
+    return 2 * positions * (in_channels // groups) * math.prod(ks) + (positions if bias else 0)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of a stack of windows, per spatial dim.
+
+    Attributes:
+      size: how many input pixels one output pixel sees.
+      stride: distance in input pixels between neighbouring output pixels (the "jump").
+      start: input coordinate of the first output pixel's first input pixel
+        (negative when it lies in the padding).
+    """
+
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    start: tuple[int, ...]
+
+
+def receptive_field(layers: Sequence[Sequence[IntOrSeq] | dict[str, object]], n: int | None = None) -> ReceptiveField:
+    """Receptive field of a stack of convolution/pooling windows.
+
+    Args:
+      layers: each a dict with keys ``kernel_size`` and optional ``stride``,
+        ``padding`` (ints or per-side pairs), ``dilation``; or a tuple
+        ``(kernel_size, stride=1, padding=0, dilation=1)``.
+      n: number of spatial dims (inferred from the first per-dim entry otherwise, else 2).
+
+    Returns:
+      A :class:`ReceptiveField`. ``size_out = size_in + d * (k - 1) * jump_in``,
+      ``jump_out = jump_in * s``, ``start_out = start_in - lo * jump_in``.
+
+    >>> receptive_field([(3,), (3,)], n=1)
+    ReceptiveField(size=(5,), stride=(1,), start=(0,))
+    >>> receptive_field([dict(kernel_size=7, stride=2, padding=3), dict(kernel_size=3, stride=2, padding=1)], n=2).size
+    (11, 11)
+    """
+    fn = "receptive_field"
+    specs = []
+    for idx, layer in enumerate(layers):
+        if isinstance(layer, dict):
+            unknown = set(layer) - {"kernel_size", "stride", "padding", "dilation"}
+            if unknown or "kernel_size" not in layer:
+                raise arg_error(fn, f"layers[{idx}]", "must have kernel_size and only stride/padding/dilation besides", layer)
+            spec = (layer["kernel_size"], layer.get("stride", 1), layer.get("padding", 0), layer.get("dilation", 1))
+        else:
+            spec = tuple(layer) + (1, 0, 1)[len(tuple(layer)) - 1:]
+            if len(tuple(layer)) < 1 or len(tuple(layer)) > 4:
+                raise arg_error(fn, f"layers[{idx}]", "must be (kernel_size, stride, padding, dilation)", layer)
+        specs.append(spec)
+    if n is None:
+        n = next((len(v) for s in specs for v in s if isinstance(v, Sequence) and not isinstance(v, str)), 2)
+    size, jump, start = [1] * n, [1] * n, [0] * n
+    for k, s, p, d in specs:
+        if s is None:
+            s = k
+        ks = canonicalize(k, n, "kernel_size", fn, min_value=1)  # type: ignore[arg-type]
+        ss = canonicalize(s, n, "stride", fn, min_value=1)  # type: ignore[arg-type]
+        ds = canonicalize(d, n, "dilation", fn, min_value=1)  # type: ignore[arg-type]
+        if isinstance(p, str):
+            raise arg_error(fn, "padding", "must be explicit (ints or pairs) in a receptive-field stack", p)
+        pads = resolve_padding(p, None, ks, ss, ds, fn=fn, n=n)  # type: ignore[arg-type]
+        for j in range(n):
+            size[j] += ds[j] * (ks[j] - 1) * jump[j]
+            start[j] -= pads[j][0] * jump[j]
+            jump[j] *= ss[j]
+    return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+
+def split_batch(fn: str, x_ndim: int, n: int, name: str = "input") -> bool:
+    """Whether an input of rank ``x_ndim`` is batched, for ``n`` spatial dims.
+
+    ``(N, C, *spatial)`` is batched, ``(C, *spatial)`` is not; any other rank is an error.
+
+    >>> split_batch("conv2d", 4, 2), split_batch("conv2d", 3, 2)
+    (True, False)
+    """
+    if x_ndim == n + 2:
+        return True
+    if x_ndim == n + 1:
+        return False
+    raise arg_error(fn, name, f"must have rank {n + 1} (C, *spatial) or {n + 2} (N, C, *spatial) for {n} spatial dims", f"rank {x_ndim}")
+
+
+# ---------------------------------------------------------------------------------------
+# Command-line calculator
+# ---------------------------------------------------------------------------------------
+
+def _fmt_pads(pads: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f"({lo}, {hi})" for lo, hi in pads)
+
+
+def _parse_padding(tokens: list[str]) -> Padding:
+    if len(tokens) == 1 and not tokens[0].lstrip("-").isdigit() and "," not in tokens[0]:
+        return tokens[0]
+    out: list[int | tuple[int, int]] = []
+    for t in tokens:
+        if "," in t:
+            a, b = t.split(",")
+            out.append((int(a), int(b)))
+        else:
+            out.append(int(t))
+    return out[0] if len(out) == 1 and isinstance(out[0], int) else out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m jaxconv.shapes`` / ``jaxconv-shapes``."""
+    parser = argparse.ArgumentParser(
+        prog="jaxconv-shapes",
+        description="Output sizes of convolutions, pools and transposed convolutions, with the formula filled in.",
+        epilog="Examples: jaxconv-shapes conv -i 8 8 -k 3 -s 2 -p 1 | jaxconv-shapes pool -i 5 5 -k 3 --ceil-mode | "
+        "jaxconv-shapes conv -i 7 -k 3 -s 2 -p same | jaxconv-shapes transpose -i 4 -k 3 -s 2 -p 1 --output-padding 1 | "
+        "jaxconv-shapes params --in-channels 3 --out-channels 64 -k 3",
+    )
+    sub = parser.add_subparsers(dest="op", required=True)
+    for name in ("conv", "pool", "transpose"):
+        p = sub.add_parser(name)
+        p.add_argument("-i", "--input", type=int, nargs="+", required=True, help="spatial input sizes")
+        p.add_argument("-k", "--kernel", type=int, nargs="+", required=True)
+        p.add_argument("-s", "--stride", type=int, nargs="+", default=None)
+        p.add_argument("-p", "--padding", nargs="+", default=["0"],
+                       help="int(s), lo,hi pairs (e.g. 1,0 2,2) or valid/same/same_lower/full/causal")
+        p.add_argument("-d", "--dilation", type=int, nargs="+", default=[1])
+        if name == "pool":
+            p.add_argument("--ceil-mode", action="store_true")
+        if name == "transpose":
+            p.add_argument("--output-padding", type=int, nargs="+", default=[0])
+    p = sub.add_parser("params")
+    p.add_argument("--in-channels", type=int, required=True)
+    p.add_argument("--out-channels", type=int, required=True)
+    p.add_argument("-k", "--kernel", type=int, nargs="+", required=True)
+    p.add_argument("--groups", type=int, default=1)
+    p.add_argument("--no-bias", action="store_true")
+    args = parser.parse_args(argv)
+
+    def one(v: list[int] | None, default: IntOrSeq | None) -> IntOrSeq | None:
+        if v is None:
+            return default
+        return v[0] if len(v) == 1 else tuple(v)
+
+    try:
+        if args.op == "params":
+            k = one(args.kernel, None)
+            total = conv_params(args.in_channels, args.out_channels, k, args.groups, not args.no_bias)  # type: ignore[arg-type]
+            ks = (k,) * 2 if isinstance(k, int) else k
+            kterm = " * ".join(map(str, ks))  # type: ignore[arg-type]
+            bias = "" if args.no_bias else f" + {args.out_channels}"
+            print(f"params = {kterm} * {args.in_channels}/{args.groups} * {args.out_channels}{bias} = {total}")
+            return 0
+        ins = tuple(args.input)
+        n = len(ins)
+        k = canonicalize(one(args.kernel, None), n, "kernel_size", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
+        d = canonicalize(one(args.dilation, 1), n, "dilation", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
+        pad = _parse_padding(args.padding)
+        keff = effective_kernel(k, d)
+        lines = []
+        if args.op == "conv":
+            s = canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
+            pads = resolve_padding(pad, ins, k, s, d, fn="jaxconv-shapes")
+            out = conv_output_shape(ins, k, s, pads, d, fn="jaxconv-shapes")
+            for j in range(n):
+                lines.append(f"dim {j}: out = floor(({ins[j]} + {pads[j][0]} + {pads[j][1]} - {d[j]}*({k[j]}-1) - 1) / {s[j]}) + 1 = {out[j]}")
+        elif args.op == "pool":
+            s = k if args.stride is None else canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
+            out, pads, _ = pool_padding(ins, k, s, pad, d, args.ceil_mode, fn="jaxconv-shapes")
+            rnd = "ceil" if args.ceil_mode else "floor"
+            for j in range(n):
+                line = f"dim {j}: out = {rnd}(({ins[j]} + {pads[j][0]} + {pads[j][1]} - {d[j]}*({k[j]}-1) - 1) / {s[j]}) + 1"
+                raw = _pool_out_1d(ins[j], pads[j][0], pads[j][1], keff[j], s[j], False) if not args.ceil_mode else None
+                if args.ceil_mode:
+                    span = ins[j] + pads[j][0] + pads[j][1] - keff[j]
+                    raw = (span + s[j] - 1) // s[j] + 1
+                line += f" = {raw}"
+                if raw != out[j]:
+                    line += f" -> {out[j]} (the last window would start in the right padding)"
+                lines.append(line)
+        else:
+            s = canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
+            op = one(args.output_padding, 0)
+            pads, ops = conv_transpose_padding(ins, k, s, pad, op, d, fn="jaxconv-shapes")  # type: ignore[arg-type]
+            out = conv_transpose_output_shape(ins, k, s, pads, ops, d, fn="jaxconv-shapes")
+            for j in range(n):
+                lines.append(f"dim {j}: out = ({ins[j]} - 1)*{s[j]} - {pads[j][0]} - {pads[j][1]} + {d[j]}*({k[j]}-1) + {ops[j]} + 1 = {out[j]}")
+        print(f"{args.op}: input {ins} -> output {out}   (padding {_fmt_pads(pads)})")
+        print("\n".join(lines))
+        return 0
+    except (ValueError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
