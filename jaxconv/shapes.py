@@ -291,14 +291,21 @@ def conv_output_shape(
 
 def _pool_out_1d(i: int, lo: int, hi: int, k_eff: int, s: int, ceil_mode: bool) -> int:
     span = i + lo + hi - k_eff
-    if span < 0:
-        return 0
+    # Python's // floors like torch's div_rtn, so in ceil mode a span of -1 with
+    # stride > 1 still yields one window (torch allows it), while floor mode yields 0.
     out = (span + (s - 1 if ceil_mode else 0)) // s + 1
     # torch's rule: in ceil mode the last window must start inside the input or the
     # left padding, never in the right padding alone.
     if ceil_mode and (out - 1) * s >= i + lo:
         out -= 1
     return out
+
+
+def _is_torch_style_padding(padding: object) -> bool:
+    """An int or a sequence of ints (torch's form), as opposed to pairs or strings."""
+    if _is_int(padding):
+        return True
+    return isinstance(padding, Sequence) and not isinstance(padding, str) and all(_is_int(v) for v in padding)
 
 
 def pool_output_shape(
@@ -354,6 +361,10 @@ def pool_padding(
     ss = ks if stride is None else canonicalize(stride, n, "stride", fn, min_value=1)
     ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
     pads = resolve_padding(padding, ins, ks, ss, ds, fn=fn)
+    if _is_torch_style_padding(padding) and any(lo > k // 2 for (lo, _), k in zip(pads, ks)):
+        # torch's limit for symmetric int padding (on the undilated kernel); explicit
+        # pairs and strings are jaxconv's vocabulary and are not limited.
+        raise arg_error(fn, "padding", f"must be <= kernel_size // 2 = {tuple(k // 2 for k in ks)} in every dim (torch's rule)", padding)
     keff = effective_kernel(ks, ds)
     out = tuple(_pool_out_1d(i, lo, hi, k, s, bool(ceil_mode)) for i, (lo, hi), k, s in zip(ins, pads, keff, ss))
     _check_nonempty(fn, out, ins, "with padding")
@@ -457,10 +468,13 @@ def conv_transpose_output_padding(
     (1, 1)
     """
     n = len(input_size)
+    # torch's module forward accepts output_size with or without the (N, C) dims.
     outs = canonicalize(tuple(output_size)[-n:] if len(tuple(output_size)) >= n else output_size, n, "output_size", fn, min_value=1)
-    base = conv_transpose_output_shape(input_size, kernel_size, stride, padding, 0, dilation, fn=fn)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
     ss = canonicalize(stride, n, "stride", fn, min_value=1)
     ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
+    pads, _ = conv_transpose_padding(input_size, ks, ss, padding, 0, ds, fn=fn)
+    base = tuple((i - 1) * s - lo - hi + k for i, s, (lo, hi), k in zip(input_size, ss, pads, effective_kernel(ks, ds)))
     ops = tuple(o - b for o, b in zip(outs, base))
     lo_ok = base
     hi_ok = tuple(b + max(s, d) - 1 for b, s, d in zip(base, ss, ds))
