@@ -1,0 +1,650 @@
+"""Parameter-free window layers with ``torch.nn``'s constructors: pooling, unpooling,
+upsampling, pixel shuffle, unfold/fold and padding.
+
+Each layer validates its arguments at construction and calls the jaxconv function
+of the same name (``MaxPool2d`` -> :func:`jaxconv.max_pool2d`, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+from flax import nnx
+
+from jaxconv.nn.layers import _is_int, check_bool, check_float, check_int, freeze
+from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, from_torch_pad, pool_padding, resolve_padding
+
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
+    "Fold",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
+    "Unfold",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ZeroPad3d",
+]
+
+# A spatial size no input-independent check can trip over: validating a window
+# against it runs every rule of shapes.pool_padding except the input-size ones.
+_BIG = 1 << 20
+
+_OP_MODULES = {"pool": "jaxconv.pool", "resize": "jaxconv.resize", "patches": "jaxconv.patches", "padding": "jaxconv.padding"}
+
+
+def _op(module: str, name: str) -> Callable[..., Any]:
+    # The ops modules are imported on first use so that `import jaxconv.nn` stays cheap.
+    return getattr(importlib.import_module(_OP_MODULES[module]), name)
+
+
+def _stride(fn: str, stride: IntOrSeq | None, kernel: tuple[int, ...], n: int) -> tuple[int, ...]:
+    if stride is None:
+        return kernel
+    if isinstance(stride, Sequence) and not isinstance(stride, str) and len(stride) == 0:
+        return kernel  # torch treats stride=() / [] as "default to kernel_size"
+    return canonicalize(stride, n, "stride", fn, min_value=1)
+
+
+def _check_window(fn: str, n: int, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Padding,
+                  dilation: tuple[int, ...], ceil_mode: bool) -> Padding:
+    pool_padding((_BIG,) * n, kernel, stride, padding, dilation, ceil_mode, fn=fn)
+    return padding.lower() if isinstance(padding, str) else freeze(padding)
+
+
+# ---------------------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------------------
+
+class _MaxPoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0, dilation: IntOrSeq = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        fn, n = type(self).__name__, self.n
+        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+        self.stride = _stride(fn, stride, self.kernel_size, n)
+        self.dilation = canonicalize(dilation, n, "dilation", fn, min_value=1)
+        self.return_indices = check_bool(fn, "return_indices", return_indices)
+        self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
+        self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, self.dilation, self.ceil_mode)
+
+    def __call__(self, input: jax.Array) -> Any:
+        return _op("pool", f"max_pool{self.n}d")(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                                                 ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+def _pool_doc(name: str, fn: str, args: str, example: str, shape: str, out: str) -> str:
+    return f"""``torch.nn.{name}``: a layer over :func:`jaxconv.{fn}`.
+
+    Args:
+      {args}
+
+    ``padding`` takes torch's ints and jaxconv's vocabulary (per-side pairs, ``"same"``).
+    Output size per dim: ``floor_or_ceil((in + lo + hi - d*(k-1) - 1)/s) + 1``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.{example}(jnp.ones({shape})).shape
+      {out}
+    """
+
+
+_MAX_ARGS = "kernel_size, stride (default kernel_size), padding, dilation, return_indices, ceil_mode: as torch."
+
+
+class MaxPool1d(_MaxPoolNd):
+    n = 1
+    __doc__ = _pool_doc("MaxPool1d", "max_pool1d", _MAX_ARGS, "MaxPool1d(2)", "(1, 3, 9)", "(1, 3, 4)")
+
+
+class MaxPool2d(_MaxPoolNd):
+    n = 2
+    __doc__ = _pool_doc("MaxPool2d", "max_pool2d", _MAX_ARGS, "MaxPool2d(2, ceil_mode=True)", "(1, 3, 9, 9)", "(1, 3, 5, 5)")
+
+
+class MaxPool3d(_MaxPoolNd):
+    n = 3
+    __doc__ = _pool_doc("MaxPool3d", "max_pool3d", _MAX_ARGS, "MaxPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+
+
+class _AvgPoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        fn, n = type(self).__name__, self.n
+        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+        self.stride = _stride(fn, stride, self.kernel_size, n)
+        self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
+        self.count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+        if divisor_override is not None:
+            if not _is_int(divisor_override) or int(divisor_override) == 0:  # type: ignore[arg-type]
+                raise arg_error(fn, "divisor_override", "must be a non-zero int or None", divisor_override)
+            divisor_override = int(divisor_override)  # type: ignore[arg-type]
+        self.divisor_override = divisor_override
+        self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, (1,) * n, self.ceil_mode)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        f = _op("pool", f"avg_pool{self.n}d")
+        if self.n == 1:
+            return f(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return f(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                 self.divisor_override)
+
+
+_AVG_ARGS = "kernel_size, stride (default kernel_size), padding, ceil_mode, count_include_pad, divisor_override: as torch."
+
+
+class AvgPool1d(_AvgPoolNd):
+    n = 1
+    __doc__ = _pool_doc("AvgPool1d", "avg_pool1d", _AVG_ARGS.replace(", divisor_override", "") +
+                        " (torch's AvgPool1d has no divisor_override; passing one is an error).",
+                        "AvgPool1d(3, 2, 1)", "(1, 3, 9)", "(1, 3, 5)")
+
+    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+class AvgPool2d(_AvgPoolNd):
+    n = 2
+    __doc__ = _pool_doc("AvgPool2d", "avg_pool2d", _AVG_ARGS, "AvgPool2d(2, stride=2)", "(1, 6, 28, 28)", "(1, 6, 14, 14)")
+
+
+class AvgPool3d(_AvgPoolNd):
+    n = 3
+    __doc__ = _pool_doc("AvgPool3d", "avg_pool3d", _AVG_ARGS, "AvgPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+
+
+class _LPPoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, norm_type: float, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, ceil_mode: bool = False) -> None:
+        fn, n = type(self).__name__, self.n
+        self.norm_type = check_float(fn, "norm_type", norm_type, lo=0.0, lo_open=True)
+        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+        self.stride = _stride(fn, stride, self.kernel_size, n)
+        self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
+        self.padding = _check_window(fn, n, self.kernel_size, self.stride, 0, (1,) * n, self.ceil_mode)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("pool", f"lp_pool{self.n}d")(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+_LP_ARGS = "norm_type (p > 0), kernel_size, stride (default kernel_size), ceil_mode: as torch."
+
+
+class LPPool1d(_LPPoolNd):
+    n = 1
+    __doc__ = _pool_doc("LPPool1d", "lp_pool1d", _LP_ARGS, "LPPool1d(2, 3)", "(1, 3, 9)", "(1, 3, 3)")
+
+
+class LPPool2d(_LPPoolNd):
+    n = 2
+    __doc__ = _pool_doc("LPPool2d", "lp_pool2d", _LP_ARGS, "LPPool2d(2, 2)", "(1, 3, 8, 8)", "(1, 3, 4, 4)")
+
+
+class LPPool3d(_LPPoolNd):
+    n = 3
+    __doc__ = _pool_doc("LPPool3d", "lp_pool3d", _LP_ARGS, "LPPool3d(2, 2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+
+
+def _output_size(fn: str, output_size: Any, n: int) -> Any:
+    items = (output_size,) * n if output_size is None or _is_int(output_size) else output_size
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or len(items) != n:
+        raise arg_error(fn, "output_size", f"must be an int or {n} entries (ints >= 1 or None)", output_size,
+                        exc=TypeError if not isinstance(items, Sequence) else ValueError)
+    for v in items:
+        if v is not None and (not _is_int(v) or int(v) < 1):
+            raise arg_error(fn, "output_size", "entries must be ints >= 1 or None (keep the input size)", output_size)
+    return int(output_size) if _is_int(output_size) else tuple(None if v is None else int(v) for v in items)
+
+
+class _AdaptiveAvgPoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, output_size: IntOrSeq | None) -> None:
+        self.output_size = _output_size(type(self).__name__, output_size, self.n)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("pool", f"adaptive_avg_pool{self.n}d")(input, self.output_size)
+
+
+class _AdaptiveMaxPoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, output_size: IntOrSeq | None, return_indices: bool = False) -> None:
+        self.output_size = _output_size(type(self).__name__, output_size, self.n)
+        self.return_indices = check_bool(type(self).__name__, "return_indices", return_indices)
+
+    def __call__(self, input: jax.Array) -> Any:
+        return _op("pool", f"adaptive_max_pool{self.n}d")(input, self.output_size, self.return_indices)
+
+
+_ADA_ARGS = "output_size: an int or one entry per spatial dim (None keeps that input size)."
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    n = 1
+    __doc__ = _pool_doc("AdaptiveAvgPool1d", "adaptive_avg_pool1d", _ADA_ARGS, "AdaptiveAvgPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    n = 2
+    __doc__ = _pool_doc("AdaptiveAvgPool2d", "adaptive_avg_pool2d", _ADA_ARGS, "AdaptiveAvgPool2d((1, 1))", "(1, 2, 7, 7)",
+                        "(1, 2, 1, 1)")
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    n = 3
+    __doc__ = _pool_doc("AdaptiveAvgPool3d", "adaptive_avg_pool3d", _ADA_ARGS, "AdaptiveAvgPool3d(2)", "(1, 2, 4, 5, 5)",
+                        "(1, 2, 2, 2, 2)")
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    n = 1
+    __doc__ = _pool_doc("AdaptiveMaxPool1d", "adaptive_max_pool1d", _ADA_ARGS + " return_indices: as torch.",
+                        "AdaptiveMaxPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    n = 2
+    __doc__ = _pool_doc("AdaptiveMaxPool2d", "adaptive_max_pool2d", _ADA_ARGS + " return_indices: as torch.",
+                        "AdaptiveMaxPool2d((2, None))", "(1, 2, 7, 5)", "(1, 2, 2, 5)")
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    n = 3
+    __doc__ = _pool_doc("AdaptiveMaxPool3d", "adaptive_max_pool3d", _ADA_ARGS + " return_indices: as torch.",
+                        "AdaptiveMaxPool3d(2)", "(1, 2, 4, 5, 5)", "(1, 2, 2, 2, 2)")
+
+
+class _MaxUnpoolNd(nnx.Module):
+    n: int = 0
+
+    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0) -> None:
+        fn, n = type(self).__name__, self.n
+        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+        self.stride = _stride(fn, stride, self.kernel_size, n)
+        self.padding = canonicalize(padding, n, "padding", fn, min_value=0)
+
+    def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
+        return _op("pool", f"max_unpool{self.n}d")(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+def _unpool_doc(n: int) -> str:
+    shape = {1: "(1, 2, 8)", 2: "(1, 2, 8, 8)", 3: "(1, 2, 4, 4, 4)"}[n]
+    return f"""``torch.nn.MaxUnpool{n}d``: a layer over :func:`jaxconv.max_unpool{n}d`.
+
+    Args:
+      kernel_size, stride (default kernel_size), padding: those of the max pool being inverted.
+
+    Call: ``layer(input, indices, output_size=None)``, ``indices`` from a pool with
+    ``return_indices=True``. Output size per dim: ``(in - 1)*s - 2*p + k`` unless ``output_size``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> y, idx = nn.MaxPool{n}d(2, return_indices=True)(jnp.arange(float(jnp.prod(jnp.array({shape})))).reshape{shape})
+      >>> nn.MaxUnpool{n}d(2)(y, idx).shape
+      {shape}
+    """
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    n = 1
+    __doc__ = _unpool_doc(1)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    n = 2
+    __doc__ = _unpool_doc(2)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    n = 3
+    __doc__ = _unpool_doc(3)
+
+
+# ---------------------------------------------------------------------------------------
+# Upsampling, pixel shuffle, unfold/fold
+# ---------------------------------------------------------------------------------------
+
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area", "lanczos")
+_ALIGN_MODES = ("linear", "bilinear", "bicubic", "trilinear", "lanczos")
+
+
+class Upsample(nnx.Module):
+    """``torch.nn.Upsample``: a layer over :func:`jaxconv.interpolate`.
+
+    Args:
+      size: output spatial size (int or per dim), or
+      scale_factor: multiplier (float or per dim); exactly one of the two.
+      mode: ``"nearest"`` (default), ``"nearest-exact"``, ``"linear"``, ``"bilinear"``,
+        ``"bicubic"``, ``"trilinear"``, ``"area"`` (and jaxconv's ``"lanczos"``).
+      align_corners: only for the linear/cubic modes, as torch.
+      recompute_scale_factor: as torch.
+
+    Unlike torch, which checks ``size``/``scale_factor``/``align_corners`` in ``forward``,
+    the constructor rejects an invalid combination.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.Upsample(scale_factor=2, mode="bilinear")(jnp.ones((1, 3, 4, 5))).shape
+      (1, 3, 8, 10)
+    """
+
+    def __init__(self, size: IntOrSeq | None = None, scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
+                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None) -> None:
+        fn = type(self).__name__
+        if (size is None) == (scale_factor is None):
+            raise arg_error(fn, "size/scale_factor", "exactly one of them must be given", (size, scale_factor))
+        if size is not None:
+            seq = size if isinstance(size, Sequence) and not isinstance(size, str) else (size,)
+            if not all(_is_int(v) and int(v) >= 1 for v in seq) or not seq:
+                raise arg_error(fn, "size", "must be an int >= 1 or a sequence of them", size)
+        if scale_factor is not None:
+            seq = scale_factor if isinstance(scale_factor, Sequence) and not isinstance(scale_factor, str) else (scale_factor,)
+            if not seq:
+                raise arg_error(fn, "scale_factor", "must be a positive number or a sequence of them", scale_factor)
+            for v in seq:
+                check_float(fn, "scale_factor", v, lo=0.0, lo_open=True)
+        if not isinstance(mode, str) or mode not in _UPSAMPLE_MODES:
+            raise arg_error(fn, "mode", f"must be one of {_UPSAMPLE_MODES}", mode)
+        if align_corners is not None:
+            check_bool(fn, "align_corners", align_corners)
+            if mode not in _ALIGN_MODES:
+                raise arg_error(fn, "align_corners", f"can only be set for modes {_ALIGN_MODES}, not mode={mode!r}", align_corners)
+        if recompute_scale_factor is not None:
+            check_bool(fn, "recompute_scale_factor", recompute_scale_factor)
+        self.size = freeze(size)
+        self.scale_factor = freeze(scale_factor)
+        self.mode = mode
+        self.align_corners = None if align_corners is None else bool(align_corners)
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("resize", "interpolate")(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                                            self.recompute_scale_factor)
+
+
+class UpsamplingNearest2d(Upsample):
+    """``torch.nn.UpsamplingNearest2d``: ``Upsample(size, scale_factor, mode="nearest")``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.UpsamplingNearest2d(scale_factor=2)(jnp.ones((1, 3, 4, 5))).shape
+      (1, 3, 8, 10)
+    """
+
+    def __init__(self, size: IntOrSeq | None = None, scale_factor: float | Sequence[float] | None = None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``torch.nn.UpsamplingBilinear2d``: ``Upsample(size, scale_factor, mode="bilinear", align_corners=True)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.UpsamplingBilinear2d(size=(7, 9))(jnp.ones((1, 3, 4, 5))).shape
+      (1, 3, 7, 9)
+    """
+
+    def __init__(self, size: IntOrSeq | None = None, scale_factor: float | Sequence[float] | None = None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(nnx.Module):
+    """``torch.nn.PixelShuffle``: ``(*, C*r*r, H, W) -> (*, C, H*r, W*r)`` via :func:`jaxconv.pixel_shuffle`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.PixelShuffle(2)(jnp.ones((1, 12, 3, 4))).shape
+      (1, 3, 6, 8)
+    """
+
+    def __init__(self, upscale_factor: int) -> None:
+        self.upscale_factor = check_int("PixelShuffle", "upscale_factor", upscale_factor, 1)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("patches", "pixel_shuffle")(input, self.upscale_factor)
+
+
+class PixelUnshuffle(nnx.Module):
+    """``torch.nn.PixelUnshuffle``: ``(*, C, H*r, W*r) -> (*, C*r*r, H, W)`` via :func:`jaxconv.pixel_unshuffle`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.PixelUnshuffle(2)(jnp.ones((1, 3, 6, 8))).shape
+      (1, 12, 3, 4)
+    """
+
+    def __init__(self, downscale_factor: int) -> None:
+        self.downscale_factor = check_int("PixelUnshuffle", "downscale_factor", downscale_factor, 1)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("patches", "pixel_unshuffle")(input, self.downscale_factor)
+
+
+def _check_patches(fn: str, kernel_size: IntOrSeq, dilation: IntOrSeq, padding: Padding, stride: IntOrSeq) -> tuple[Any, ...]:
+    k = canonicalize(kernel_size, 2, "kernel_size", fn, min_value=1)
+    d = canonicalize(dilation, 2, "dilation", fn, min_value=1)
+    s = canonicalize(stride, 2, "stride", fn, min_value=1)
+    if isinstance(padding, str):
+        resolve_padding(padding, (_BIG, _BIG), k, s, d, fn=fn)
+        p: Any = padding.lower()
+    else:
+        resolve_padding(padding, None, k, s, d, fn=fn, n=2)
+        p = freeze(padding)
+    return k, d, p, s
+
+
+class Unfold(nnx.Module):
+    """``torch.nn.Unfold``: sliding ``(N, C, H, W)`` patches -> ``(N, C*kH*kW, L)`` via :func:`jaxconv.unfold`.
+
+    Args:
+      kernel_size, dilation, padding, stride: as torch (padding also takes jaxconv's vocabulary).
+
+    ``L = prod(floor((in + lo + hi - d*(k-1) - 1)/s) + 1)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.Unfold(3, padding=1)(jnp.ones((1, 2, 4, 5))).shape
+      (1, 18, 20)
+    """
+
+    def __init__(self, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: Padding = 0, stride: IntOrSeq = 1) -> None:
+        self.kernel_size, self.dilation, self.padding, self.stride = _check_patches("Unfold", kernel_size, dilation, padding, stride)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("patches", "unfold")(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+class Fold(nnx.Module):
+    """``torch.nn.Fold``: sum ``(N, C*kH*kW, L)`` patches back into ``(N, C, *output_size)`` via :func:`jaxconv.fold`.
+
+    Args:
+      output_size: spatial output size (int or 2 ints).
+      kernel_size, dilation, padding, stride: as torch.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.Fold((4, 5), 3, padding=1)(jnp.ones((1, 18, 20))).shape
+      (1, 2, 4, 5)
+    """
+
+    def __init__(self, output_size: IntOrSeq, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: Padding = 0,
+                 stride: IntOrSeq = 1) -> None:
+        self.output_size = canonicalize(output_size, 2, "output_size", "Fold", min_value=1)
+        self.kernel_size, self.dilation, self.padding, self.stride = _check_patches("Fold", kernel_size, dilation, padding, stride)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("patches", "fold")(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+# ---------------------------------------------------------------------------------------
+# Padding layers
+# ---------------------------------------------------------------------------------------
+
+class _PadNd(nnx.Module):
+    n: int = 0
+    mode: str = "constant"
+
+    def __init__(self, padding: IntOrSeq | Sequence[Sequence[int]], value: float = 0.0) -> None:
+        fn, n = type(self).__name__, self.n
+        if _is_int(padding):
+            pads = ((int(padding),) * 2,) * n  # type: ignore[arg-type]
+        elif isinstance(padding, Sequence) and not isinstance(padding, str) and all(_is_int(v) for v in padding):
+            if len(padding) != 2 * n:
+                raise arg_error(fn, "padding", f"must be an int, {2 * n} ints in torch's order "
+                                f"(last dim first: left, right, ...), or {n} (lo, hi) pairs in array order", padding)
+            pads = from_torch_pad(padding)
+        elif isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == n and all(
+                isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 and all(_is_int(v) for v in p)
+                for p in padding):
+            pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+        else:
+            raise arg_error(fn, "padding", f"must be an int, {2 * n} ints in torch's order (last dim first), "
+                            f"or {n} (lo, hi) pairs in array order", padding, exc=TypeError)
+        if any(v < 0 for p in pads for v in p):
+            # torch crops with negative pads; jaxconv.pad does not (slice the array instead).
+            raise arg_error(fn, "padding", "must be >= 0 on every side (negative, cropping pads are not supported)", padding)
+        self.pads = pads
+        # torch's flat, last-dim-first form, as torch's module stores it.
+        self.padding = tuple(v for lo_hi in reversed(pads) for v in lo_hi)
+        self.value = check_float(fn, "value", value) if self.mode == "constant" else None
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return _op("padding", "pad")(input, self.pads, self.mode, self.value)
+
+
+def _pad_doc(name: str, n: int, mode: str, extra: str = "") -> str:
+    flat = {1: "(left, right)", 2: "(left, right, top, bottom)", 3: "(left, right, top, bottom, front, back)"}[n]
+    shape = {1: "(1, 2, 5)", 2: "(1, 2, 4, 5)", 3: "(1, 2, 3, 4, 5)"}[n]
+    out = {1: "(1, 2, 8)", 2: "(1, 2, 5, 8)", 3: "(1, 2, 3, 5, 8)"}[n]
+    arg = {1: "(1, 2)", 2: "(1, 2, 0, 1)", 3: "(1, 2, 0, 1, 0, 0)"}[n]
+    return f"""``torch.nn.{name}``: pad the last {n} dim(s) in ``{mode}`` mode via :func:`jaxconv.pad`.
+
+    Args:
+      padding: an int, torch's flat tuple ``{flat}`` (last dim first), or
+        {n} ``(lo, hi)`` pairs in array order (jaxconv's form). Negative (cropping)
+        pads are not supported.{extra}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> nn.{name}({arg}{', 0.5' if name.startswith('Constant') else ''})(jnp.ones({shape})).shape
+      {out}
+    """
+
+
+def _make_pad(name: str, n: int, mode: str) -> type:
+    attrs: dict[str, Any] = {"n": n, "mode": mode, "__module__": __name__, "__qualname__": name}
+    if name.startswith("Constant"):
+        attrs["__doc__"] = _pad_doc(name, n, mode, "\n      value: the fill value.")
+
+        def __init__(self: Any, padding: IntOrSeq | Sequence[Sequence[int]], value: float) -> None:
+            _PadNd.__init__(self, padding, value)
+    else:
+        attrs["__doc__"] = _pad_doc(name, n, mode)
+
+        def __init__(self: Any, padding: IntOrSeq | Sequence[Sequence[int]]) -> None:  # type: ignore[misc]
+            _PadNd.__init__(self, padding)
+    attrs["__init__"] = __init__
+    return type(name, (_PadNd,), attrs)
+
+
+ZeroPad1d = _make_pad("ZeroPad1d", 1, "constant")
+ZeroPad2d = _make_pad("ZeroPad2d", 2, "constant")
+ZeroPad3d = _make_pad("ZeroPad3d", 3, "constant")
+ConstantPad1d = _make_pad("ConstantPad1d", 1, "constant")
+ConstantPad2d = _make_pad("ConstantPad2d", 2, "constant")
+ConstantPad3d = _make_pad("ConstantPad3d", 3, "constant")
+ReflectionPad1d = _make_pad("ReflectionPad1d", 1, "reflect")
+ReflectionPad2d = _make_pad("ReflectionPad2d", 2, "reflect")
+ReflectionPad3d = _make_pad("ReflectionPad3d", 3, "reflect")
+ReplicationPad1d = _make_pad("ReplicationPad1d", 1, "replicate")
+ReplicationPad2d = _make_pad("ReplicationPad2d", 2, "replicate")
+ReplicationPad3d = _make_pad("ReplicationPad3d", 3, "replicate")
+CircularPad1d = _make_pad("CircularPad1d", 1, "circular")
+CircularPad2d = _make_pad("CircularPad2d", 2, "circular")
+CircularPad3d = _make_pad("CircularPad3d", 3, "circular")
+
+
+# ---------------------------------------------------------------------------------------
+# from_torch converters for these layers
+# ---------------------------------------------------------------------------------------
+
+def torch_converters(tnn: Any) -> dict[type, Callable[[Any, Any], Any]]:
+    """``{torch.nn type: converter}`` for the layers of this module (``tnn`` is ``torch.nn``)."""
+    g = globals()
+    reg: dict[type, Callable[[Any, Any], Any]] = {}
+
+    def add(name: str, build: Callable[[Any], Any]) -> None:
+        if hasattr(tnn, name):  # tolerate torch versions without a layer (e.g. CircularPad*)
+            reg[getattr(tnn, name)] = lambda m, _: build(m)
+
+    for n in (1, 2, 3):
+        add(f"MaxPool{n}d", lambda m, n=n: g[f"MaxPool{n}d"](m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices,
+                                                             m.ceil_mode))
+        add(f"AvgPool{n}d", lambda m, n=n: g[f"AvgPool{n}d"](
+            m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+            *(() if n == 1 else (m.divisor_override,))))
+        add(f"LPPool{n}d", lambda m, n=n: g[f"LPPool{n}d"](m.norm_type, m.kernel_size, m.stride, m.ceil_mode))
+        add(f"AdaptiveAvgPool{n}d", lambda m, n=n: g[f"AdaptiveAvgPool{n}d"](m.output_size))
+        add(f"AdaptiveMaxPool{n}d", lambda m, n=n: g[f"AdaptiveMaxPool{n}d"](m.output_size, m.return_indices))
+        add(f"MaxUnpool{n}d", lambda m, n=n: g[f"MaxUnpool{n}d"](m.kernel_size, m.stride, m.padding))
+        for kind in ("Zero", "Reflection", "Replication", "Circular"):
+            add(f"{kind}Pad{n}d", lambda m, kind=kind, n=n: g[f"{kind}Pad{n}d"](m.padding))
+        add(f"ConstantPad{n}d", lambda m, n=n: g[f"ConstantPad{n}d"](m.padding, m.value))
+    add("Upsample", lambda m: Upsample(m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor))
+    add("UpsamplingNearest2d", lambda m: UpsamplingNearest2d(m.size, m.scale_factor))
+    add("UpsamplingBilinear2d", lambda m: UpsamplingBilinear2d(m.size, m.scale_factor))
+    add("PixelShuffle", lambda m: PixelShuffle(m.upscale_factor))
+    add("PixelUnshuffle", lambda m: PixelUnshuffle(m.downscale_factor))
+    add("Unfold", lambda m: Unfold(m.kernel_size, m.dilation, m.padding, m.stride))
+    add("Fold", lambda m: Fold(m.output_size, m.kernel_size, m.dilation, m.padding, m.stride))
+    return reg

@@ -1,0 +1,314 @@
+"""Import PyTorch models: ``from_torch`` (module trees) and ``load_torch_state_dict`` (weights by name).
+
+torch is an optional dependency: it is imported inside :func:`from_torch` only.
+:func:`load_torch_state_dict` and :func:`to_torch_state_dict` never import it (they
+accept anything with ``.detach().cpu().numpy()`` or ``numpy.asarray``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxconv.nn import layers as L
+
+__all__ = ["from_torch", "load_torch_state_dict", "supported_torch_layers", "to_torch_state_dict"]
+
+Converter = Callable[[Any, Callable[[Any], Any]], Any]
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    if hasattr(t, "detach"):
+        t = t.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":
+            return t.float().numpy().astype(jnp.bfloat16)
+        return t.numpy()
+    return np.asarray(t)
+
+
+def _state_vars(model: nnx.Module) -> dict[str, nnx.Variable]:
+    """torch-style dotted names -> the model's Param/BatchStat variables."""
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)))
+    out: dict[str, nnx.Variable] = {}
+    for path, var in flat:
+        out[".".join(str(p) for p in path)] = var
+    return out
+
+
+def _checked(fn: str, key: str, var: nnx.Variable, value: Any) -> np.ndarray:
+    arr = _to_numpy(value)
+    want = tuple(var.get_value().shape)
+    if tuple(arr.shape) != want:
+        raise ValueError(f"{fn}: parameter `{key}` must have shape {want}, got {tuple(arr.shape)}")
+    return arr
+
+
+def _assign(fn: str, key: str, var: nnx.Variable, value: Any) -> None:
+    var.set_value(jnp.asarray(_checked(fn, key, var, value), dtype=var.get_value().dtype))
+
+
+def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, strict: bool = True) -> tuple[list[str], list[str]]:
+    """Copy tensors from a PyTorch ``state_dict`` into a jaxconv model, by torch's key names.
+
+    The model's ``nnx.Param`` and ``nnx.BatchStat`` variables are named by their paths
+    joined with dots (``features.0.weight``, ``bn.running_mean``); with layers from
+    :mod:`jaxconv.nn` and the same attribute names as the torch model these are torch's
+    keys. Values are cast to the model's dtypes.
+
+    Args:
+      model: an NNX module (changed in place).
+      state_dict: ``torch_model.state_dict()``, or any mapping of names to arrays.
+      strict: if True (default), missing or unexpected keys are an error.
+
+    Returns:
+      ``(missing, unexpected)`` key lists (both empty when ``strict``).
+
+    Raises:
+      ValueError: a shape mismatch (naming the parameter), or with ``strict``, missing or
+        unexpected keys (listing them).
+
+    Example:
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> from jaxconv import nn
+      >>> net = nn.Sequential(nn.Linear(2, 3, rngs=nnx.Rngs(0)))
+      >>> sd = {"0.weight": np.ones((3, 2), np.float32), "0.bias": np.zeros(3, np.float32)}
+      >>> nn.load_torch_state_dict(net, sd)
+      ([], [])
+      >>> float(net[0].weight[...].sum())
+      6.0
+    """
+    fn = "load_torch_state_dict"
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"{fn}: `model` must be an nnx.Module, got {type(model).__name__!r}")
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"{fn}: `state_dict` must be a mapping of names to tensors, got {type(state_dict).__name__!r}")
+    own = _state_vars(model)
+    missing = sorted(k for k in own if k not in state_dict)
+    unexpected = sorted(k for k in state_dict if k not in own)
+    if strict and (missing or unexpected):
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys (in the model, not in state_dict): {show(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys (in state_dict, not in the model): {show(unexpected)}")
+        raise ValueError(f"{fn}: " + "; ".join(parts))
+    # Check every shape before changing anything, so that a failed load leaves the model as it was.
+    arrays = {key: _checked(fn, key, var, state_dict[key]) for key, var in own.items() if key in state_dict}
+    for key, arr in arrays.items():
+        own[key].set_value(jnp.asarray(arr, dtype=own[key].get_value().dtype))
+    return missing, unexpected
+
+
+def to_torch_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
+    """Export a jaxconv model's parameters and batch statistics under torch's key names, as NumPy arrays.
+
+    ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``
+    loads them back into the matching torch model.
+
+    Example:
+      >>> from flax import nnx
+      >>> from jaxconv import nn
+      >>> sorted(nn.to_torch_state_dict(nn.Sequential(nn.Conv2d(1, 2, 3, rngs=nnx.Rngs(0)), nn.BatchNorm2d(2))))
+      ['0.bias', '0.weight', '1.bias', '1.num_batches_tracked', '1.running_mean', '1.running_var', '1.weight']
+    """
+    out = {}
+    for k, v in _state_vars(model).items():
+        a = np.asarray(v.get_value())
+        out[k] = a.astype(np.int64) if k.endswith("num_batches_tracked") else a
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# from_torch
+# ---------------------------------------------------------------------------------------
+
+def _abstract(build: Callable[[], Any]) -> Any:
+    # Build the layer without drawing its random initial weights: they are overwritten.
+    return nnx.eval_shape(build)
+
+
+def _dtype_of(t: Any) -> Any:
+    return jnp.dtype(str(t.dtype).removeprefix("torch."))
+
+
+def _load(layer: Any, m: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        t = getattr(m, name, None)
+        var = getattr(layer, name, None)
+        if (t is None) != (var is None):
+            raise ValueError(f"from_torch: {type(m).__name__}.{name} is {'None' if t is None else 'set'} in torch but not here")
+        if t is not None:
+            _assign("from_torch", name, var, t)
+    return layer
+
+
+def _conv(cls: type) -> Converter:
+    def convert(m: Any, _: Any) -> Any:
+        dt = _dtype_of(m.weight)
+        layer = _abstract(lambda: cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                                      m.groups, m.bias is not None, m.padding_mode, dtype=dt, rngs=nnx.Rngs(0)))
+        return _load(layer, m, ("weight", "bias"))
+    return convert
+
+
+def _conv_transpose(cls: type) -> Converter:
+    def convert(m: Any, _: Any) -> Any:
+        dt = _dtype_of(m.weight)
+        layer = _abstract(lambda: cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.output_padding,
+                                      m.groups, m.bias is not None, m.dilation, m.padding_mode, dtype=dt, rngs=nnx.Rngs(0)))
+        return _load(layer, m, ("weight", "bias"))
+    return convert
+
+
+def _linear(m: Any, _: Any) -> Any:
+    dt = _dtype_of(m.weight)
+    layer = _abstract(lambda: L.Linear(m.in_features, m.out_features, m.bias is not None, dtype=dt, rngs=nnx.Rngs(0)))
+    return _load(layer, m, ("weight", "bias"))
+
+
+def _batchnorm(cls: type) -> Converter:
+    def convert(m: Any, _: Any) -> Any:
+        dt = _dtype_of(m.weight if m.weight is not None else m.running_mean)
+        layer = cls(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
+                    bias=m.bias is not None or not m.affine, dtype=dt, use_running_average=not m.training)
+        return _load(layer, m, ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"))
+    return convert
+
+
+def _sequential(m: Any, convert: Callable[[Any], Any]) -> Any:
+    return L.Sequential(OrderedDict((name, convert(child)) for name, child in m.named_children()))
+
+
+def _simple(build: Callable[[Any], Any]) -> Converter:
+    return lambda m, _: build(m)
+
+
+def _registry(torch: Any, rngs: nnx.Rngs | None) -> dict[type, Converter]:
+    tnn = torch.nn
+
+    def dropout(m: Any, _: Any) -> Any:
+        d = L.Dropout(m.p, rngs=rngs)
+        d.deterministic = not m.training
+        return d
+
+    reg: dict[type, Converter] = {
+        tnn.Sequential: _sequential,
+        tnn.Linear: _linear,
+        tnn.Flatten: _simple(lambda m: L.Flatten(m.start_dim, m.end_dim)),
+        tnn.Identity: _simple(lambda m: L.Identity()),
+        tnn.ReLU: _simple(lambda m: L.ReLU()),
+        tnn.ReLU6: _simple(lambda m: L.ReLU6()),
+        tnn.LeakyReLU: _simple(lambda m: L.LeakyReLU(m.negative_slope)),
+        tnn.ELU: _simple(lambda m: L.ELU(m.alpha)),
+        tnn.Sigmoid: _simple(lambda m: L.Sigmoid()),
+        tnn.Tanh: _simple(lambda m: L.Tanh()),
+        tnn.SiLU: _simple(lambda m: L.SiLU()),
+        tnn.GELU: _simple(lambda m: L.GELU(m.approximate)),
+        tnn.Softmax: _simple(lambda m: L.Softmax(m.dim)),
+        tnn.LogSoftmax: _simple(lambda m: L.LogSoftmax(m.dim)),
+        tnn.Dropout: dropout,
+    }
+    for n in (1, 2, 3):
+        reg[getattr(tnn, f"Conv{n}d")] = _conv(getattr(L, f"Conv{n}d"))
+        reg[getattr(tnn, f"ConvTranspose{n}d")] = _conv_transpose(getattr(L, f"ConvTranspose{n}d"))
+        reg[getattr(tnn, f"BatchNorm{n}d")] = _batchnorm(getattr(L, f"BatchNorm{n}d"))
+    try:
+        from jaxconv.nn import pooling
+    except ImportError:  # the pooling ops are optional until their modules land
+        return reg
+    reg.update(pooling.torch_converters(tnn))
+    return reg
+
+
+def supported_torch_layers() -> list[str]:
+    """Names of the ``torch.nn`` layer types :func:`from_torch` converts (imports torch)."""
+    import torch
+
+    return sorted(t.__name__ for t in _registry(torch, None))
+
+
+def _check_custom(custom: Any) -> dict[type, Converter]:
+    if custom is None:
+        return {}
+    if not isinstance(custom, Mapping):
+        raise TypeError(f"from_torch: `custom` must be a mapping {{TorchType: converter}}, got {type(custom).__name__!r}")
+    for k, v in custom.items():
+        if not isinstance(k, type):
+            raise TypeError(f"from_torch: `custom` keys must be torch module types, got {k!r}")
+        if not callable(v):
+            raise TypeError(f"from_torch: `custom[{k.__name__}]` must be callable (module, convert) -> nnx.Module, got {v!r}")
+    return dict(custom)
+
+
+def from_torch(module: Any, *, custom: Mapping[type, Converter] | None = None, rngs: nnx.Rngs | None = None) -> Any:
+    """Convert a ``torch.nn`` module tree into an equivalent jaxconv NNX module with the same weights.
+
+    Supported: ``Sequential``, ``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``, ``Linear``,
+    ``Flatten``, ``Identity``, the activations ``ReLU``, ``ReLU6``, ``LeakyReLU``,
+    ``ELU``, ``Sigmoid``, ``Tanh``, ``SiLU``, ``GELU``, ``Softmax``, ``LogSoftmax``,
+    ``Dropout``, ``BatchNorm1d/2d/3d`` (with running statistics and ``num_batches_tracked``),
+    and the pooling, unpooling, upsampling, pixel-shuffle, unfold/fold and padding
+    layers of :mod:`jaxconv.nn` (see :func:`supported_torch_layers`). Each layer's
+    train/eval mode is kept (call ``.eval()`` on either model to switch).
+
+    A module type is matched exactly, not by subclass: a module with its own
+    ``forward`` cannot be known, and raises an error naming its type and path,
+    unless ``custom`` maps its type to a converter ``fn(torch_module, convert)``
+    that builds the NNX module, calling ``convert(child)`` for the submodules.
+
+    Args:
+      module: a ``torch.nn.Module``.
+      custom: optional ``{torch type: converter}``, tried before the built-in table.
+      rngs: ``nnx.Rngs`` for Dropout layers in train mode.
+
+    Returns:
+      The NNX module (a :class:`jaxconv.nn.Sequential` for a ``Sequential``, whose
+      parameter names are torch's ``state_dict`` keys).
+
+    Raises:
+      TypeError: an unsupported layer, e.g. ``from_torch: unsupported layer MyBlock at 'features.3'``.
+      ValueError: a layer whose configuration jaxconv cannot express (naming it).
+
+    Example (needs torch)::
+
+        >>> import torch, jax.numpy as jnp
+        >>> from jaxconv import nn
+        >>> tm = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU()).eval()
+        >>> jm = nn.from_torch(tm)
+        >>> x = torch.randn(1, 1, 28, 28)
+        >>> bool(jnp.allclose(jm(jnp.asarray(x.numpy())), tm(x).detach().numpy(), atol=1e-5))
+        True
+    """
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("from_torch needs PyTorch: pip install 'jaxconv[torch]'") from e
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"from_torch: `module` must be a torch.nn.Module, got {type(module).__name__!r}")
+    table = {**_registry(torch, rngs), **_check_custom(custom)}
+    paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
+
+    def convert(m: Any) -> Any:
+        path = paths.get(id(m), "?")
+        where = f"'{path}'" if path else "the root"
+        conv = table.get(type(m))
+        if conv is None:
+            hint = ("; pass custom={" + type(m).__name__ + ": converter} to from_torch, or build it from jaxconv.nn "
+                    "layers and copy the weights with load_torch_state_dict")
+            raise TypeError(f"from_torch: unsupported layer {type(m).__name__} at {where}{hint}")
+        try:
+            return conv(m, convert)
+        except (ValueError, TypeError) as e:
+            if str(e).startswith("from_torch:"):
+                raise
+            raise type(e)(f"from_torch: cannot convert {type(m).__name__} at {where}: {e}") from e
+
+    return convert(module)
