@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices", type=int, default=1, help="data-parallel over this many devices (batch sharded)")
     p.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() first (one process per host; see the README)")
+    p.add_argument("--coordinator", default=None, help="with --distributed: host:port of process 0 (else auto-detected)")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed (else auto-detected)")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed (else auto-detected)")
     p.add_argument("--tol", type=float, default=1e-3, help="stop once every weight is within this of its target")
     p.add_argument("--target", choices=sorted(TARGETS), default="sobel_x", help="part 2's target filter")
     p.add_argument("--batch", type=int, default=32, help="patches per step (divisible by --devices)")
@@ -226,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     if args.distributed:
-        jax.distributed.initialize()
+        # CPU hosts talk through gloo; GPUs and TPUs bring their own collectives.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     import jax.numpy as jnp
     import numpy as np
     import optax
@@ -470,8 +475,9 @@ def run(args: argparse.Namespace) -> int:
             edges = np.asarray(filter_photo(img, np.stack([target, learned2])[:, None]))
             plot(out, p1_losses, p2_losses, learned1, K, learned2, target, photo, edges[0], edges[1], args.target)
     status = "reached" if converged else "NOT reached"
-    print(f"tolerance {tol:g} {status}; wrote {out}/{{metrics.json,loss.png,kernels.png,edges.png,{CHECKPOINT}}} "
-          f"in {time.perf_counter() - t_start:.1f} s")
+    wrote = f"wrote {out}/{{metrics.json,loss.png,kernels.png,edges.png,{CHECKPOINT}}}" if is_main else \
+        f"process {jax.process_index()}: process 0 writes the files"
+    print(f"tolerance {tol:g} {status}; {wrote} in {time.perf_counter() - t_start:.1f} s")
     return 0 if converged else 1
 
 
