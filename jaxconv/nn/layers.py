@@ -8,6 +8,7 @@ torch's layout with torch's default initialisation; ``__call__`` calls the funct
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from jaxconv.conv import conv1d, conv2d, conv3d
@@ -159,8 +161,18 @@ def kaiming_uniform_bound(fan_in: int) -> float:
     return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _uniform01(key: jax.Array, size: int) -> jax.Array:
+    return jax.random.uniform(key, (size,), jnp.float32)
+
+
 def _uniform(rngs: nnx.Rngs, shape: tuple[int, ...], bound: float, dtype: Any) -> jax.Array:
-    return jax.random.uniform(rngs.params(), shape, dtype, -bound, bound)
+    size = math.prod(shape)
+    # Draw from a few bucketed sizes (powers of two, then multiples of 2**16) so that a model
+    # with many layer shapes compiles the random generator a few times, not once per shape.
+    bucket = 1 << max(8, (size - 1).bit_length()) if size <= 1 << 16 else -(-size // (1 << 16)) << 16
+    u = np.asarray(_uniform01(rngs.params(), bucket))[:size].reshape(shape)
+    return jnp.asarray(((2 * u - 1) * bound).astype(dtype))
 
 
 # ---------------------------------------------------------------------------------------

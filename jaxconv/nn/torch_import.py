@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -48,8 +49,14 @@ def _checked(fn: str, key: str, var: nnx.Variable, value: Any) -> np.ndarray:
     return arr
 
 
+def _copy(arr: np.ndarray, var: nnx.Variable) -> jax.Array:
+    # A real copy: on CPU jnp.asarray may alias the NumPy buffer, which for a torch tensor is
+    # torch's own memory (BatchNorm updates its running statistics in place).
+    return jnp.array(arr, dtype=var.get_value().dtype, copy=True)
+
+
 def _assign(fn: str, key: str, var: nnx.Variable, value: Any) -> None:
-    var.set_value(jnp.asarray(_checked(fn, key, var, value), dtype=var.get_value().dtype))
+    var.set_value(_copy(_checked(fn, key, var, value), var))
 
 
 def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, strict: bool = True) -> tuple[list[str], list[str]]:
@@ -103,7 +110,7 @@ def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, s
     # Check every shape before changing anything, so that a failed load leaves the model as it was.
     arrays = {key: _checked(fn, key, var, state_dict[key]) for key, var in own.items() if key in state_dict}
     for key, arr in arrays.items():
-        own[key].set_value(jnp.asarray(arr, dtype=own[key].get_value().dtype))
+        own[key].set_value(_copy(arr, own[key]))
     return missing, unexpected
 
 
