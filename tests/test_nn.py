@@ -152,7 +152,7 @@ def test_conv_transpose_module_equals_function(case):
     b = None if layer.bias is None else layer.bias[...]
     want = getattr(jaxconv.transpose, f"conv_transpose{n}d")(x, layer.weight[...], b, s, padding, op, g, d)
     np.testing.assert_array_equal(layer(x), want)
-    torch_padding = isinstance(padding, int) or isinstance(padding, tuple) and all(isinstance(p, int) for p in padding)
+    torch_padding = isinstance(padding, int) or (isinstance(padding, tuple) and all(isinstance(p, int) for p in padding))
     if torch_padding:
         # torch's forward(input, output_size) overrides output_padding; same here.
         tm = getattr(torch.nn, f"ConvTranspose{n}d")(cin, cout, k, s, padding, op, g, bias, d)
