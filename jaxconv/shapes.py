@@ -41,6 +41,7 @@ __all__ = [
     "Padding",
     "ReceptiveField",
     "ShapeError",
+    "adaptive_pool_bins",
     "arg_error",
     "canonicalize",
     "conv_flops",
@@ -53,9 +54,11 @@ __all__ = [
     "from_torch_pad",
     "pool_output_shape",
     "pool_padding",
+    "pool_window_counts",
     "receptive_field",
     "resolve_padding",
     "split_batch",
+    "unpool_output_shape",
 ]
 
 IntOrSeq = Union[int, Sequence[int]]
@@ -372,6 +375,133 @@ def pool_padding(
         (lo, max(hi, (o - 1) * s + k - i - lo)) for o, i, (lo, hi), k, s in zip(out, ins, pads, keff, ss)
     )
     return out, pads, window_pads
+
+
+def pool_window_counts(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: Padding = 0,
+    ceil_mode: bool = False,
+    *,
+    fn: str = "pool_window_counts",
+) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """Average-pool divisors per dim and output position: ``(with_padding, real)``.
+
+    Window ``o`` starts at ``start = o * s - lo``. ``with_padding = min(start + k, in + hi) - start``
+    counts zero padding but never the ceil-mode overhang past ``in + hi`` (torch's
+    ``count_include_pad=True``); ``real = min(start + k, in) - max(start, 0)`` counts only
+    input elements (``count_include_pad=False``, 0 for a window wholly in the padding).
+    The divisor of an N-d window is the product of its per-dim counts.
+
+    >>> pool_window_counts((5,), 2, 2, 1, ceil_mode=True)
+    (((2, 2, 2), (1, 2, 2)),)
+    >>> pool_window_counts((6,), 3, 2, 0, ceil_mode=True)   # the last window overhangs by one
+    (((3, 3, 2), (3, 3, 2)),)
+    """
+    out, pads, _ = pool_padding(input_size, kernel_size, stride, padding, 1, ceil_mode, fn=fn)
+    n = len(out)
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = ks if stride is None else canonicalize(stride, n, "stride", fn, min_value=1)
+    result = []
+    for o_n, i, (lo, hi), k, s in zip(out, ins, pads, ks, ss):
+        starts = [o * s - lo for o in range(o_n)]
+        with_pad = tuple(min(a + k, i + hi) - a for a in starts)
+        real = tuple(max(0, min(a + k, i) - max(a, 0)) for a in starts)
+        result.append((with_pad, real))
+    return tuple(result)
+
+
+def adaptive_pool_bins(
+    input_size: IntOrSeq,
+    output_size: int | Sequence[int | None],
+    *,
+    fn: str = "adaptive_pool_bins",
+) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """The ``[start, end)`` input bin of every output position of an adaptive pool, per dim.
+
+    torch's rule: ``start = floor(i * in / out)``, ``end = ceil((i + 1) * in / out)``; bins
+    overlap where ``out`` does not divide ``in``. ``output_size`` is an int (every dim) or
+    one entry per dim, ``None`` keeping that dim's input size.
+
+    >>> adaptive_pool_bins((5,), 3)
+    (((0, 2), (1, 4), (3, 5)),)
+    >>> [len(b) for b in adaptive_pool_bins((7, 9), (None, 2))]
+    [7, 2]
+    """
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    if _is_int(output_size):
+        outs_raw: tuple[object, ...] = (operator.index(output_size),) * n  # type: ignore[arg-type]
+    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
+        outs_raw = tuple(output_size)
+        if len(outs_raw) == 1 and n != 1:
+            outs_raw = outs_raw * n
+        if len(outs_raw) != n:
+            raise arg_error(fn, "output_size", f"must have {n} entries, one per spatial dim", output_size)
+    else:
+        raise arg_error(fn, "output_size", f"must be an int or a sequence of {n} ints or None", output_size, exc=TypeError)
+    outs = []
+    for v, i in zip(outs_raw, ins):
+        if v is None:
+            outs.append(i)
+        elif not _is_int(v):
+            raise arg_error(fn, "output_size", f"must be an int or a sequence of {n} ints or None", output_size, exc=TypeError)
+        elif operator.index(v) < 1:  # type: ignore[call-overload]
+            raise arg_error(fn, "output_size", "must be >= 1 in every spatial dim", output_size)
+        else:
+            outs.append(operator.index(v))  # type: ignore[call-overload]
+    return tuple(tuple(((o * i) // m, -((-(o + 1) * i) // m)) for o in range(m)) for i, m in zip(ins, outs))
+
+
+def unpool_output_shape(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: Padding = 0,
+    output_size: Sequence[int] | None = None,
+    *,
+    fn: str = "unpool_output_shape",
+) -> tuple[int, ...]:
+    """Spatial output size of a max unpooling (torch's ``_unpool_output_size``).
+
+    The default is ``(in - 1) * s - lo - hi + k`` per dim. An explicit ``output_size``
+    (spatial, or with the leading ``(N, C)``) resolves the sizes a strided pool maps to the
+    same input: it must lie strictly between ``default - s`` and ``default + s``.
+
+    >>> unpool_output_shape((2, 2), 2)
+    (4, 4)
+    >>> unpool_output_shape((2,), 3, 2, 0, (6,))
+    (6,)
+    """
+    n = 1 if _is_int(input_size) else len(input_size)  # type: ignore[arg-type]
+    ins = canonicalize(input_size, n, "input_size", fn, min_value=1)
+    ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
+    ss = ks if stride is None else canonicalize(stride, n, "stride", fn, min_value=1)
+    if isinstance(padding, str):
+        raise arg_error(fn, "padding", "must be ints or (lo, hi) pairs (a string needs the pool's input size)", padding)
+    pads = resolve_padding(padding, None, ks, ss, fn=fn, n=n)
+    default = tuple((i - 1) * s - lo - hi + k for i, s, (lo, hi), k in zip(ins, ss, pads, ks))
+    if output_size is None:
+        out = default
+    else:
+        if _is_int(output_size) or not isinstance(output_size, Sequence) or isinstance(output_size, str):
+            raise arg_error(fn, "output_size", f"must be a sequence of {n} or {n + 2} ints", output_size, exc=TypeError)
+        sizes = tuple(output_size)
+        if len(sizes) == n + 2:
+            sizes = sizes[2:]
+        if len(sizes) != n or not all(_is_int(v) for v in sizes):
+            raise arg_error(fn, "output_size", f"must be a sequence of {n} or {n + 2} ints", output_size)
+        out = tuple(operator.index(v) for v in sizes)  # type: ignore[call-overload]
+        for o, d, s in zip(out, default, ss):
+            if not d - s < o < d + s:
+                lo_b = tuple(d - s for d, s in zip(default, ss))
+                hi_b = tuple(d + s for d, s in zip(default, ss))
+                raise arg_error(fn, "output_size", f"must lie strictly between {lo_b} and {hi_b} in every dim", output_size)
+    if any(o < 1 for o in out):
+        raise arg_error(fn, "output_size", "must be >= 1 in every dim (kernel, stride and padding give an empty output)", out)
+    return out
 
 
 def conv_transpose_output_shape(
