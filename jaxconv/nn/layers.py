@@ -17,7 +17,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jaxconv.conv import conv1d, conv2d, conv3d
@@ -166,13 +165,18 @@ def _uniform01(key: jax.Array, size: int) -> jax.Array:
     return jax.random.uniform(key, (size,), jnp.float32)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _scale(u: jax.Array, shape: tuple[int, ...], dtype: Any, bound: jax.Array) -> jax.Array:
+    return ((2 * u[:math.prod(shape)] - 1) * bound).reshape(shape).astype(dtype)
+
+
 def _uniform(rngs: nnx.Rngs, shape: tuple[int, ...], bound: float, dtype: Any) -> jax.Array:
     size = math.prod(shape)
-    # Draw from a few bucketed sizes (powers of two, then multiples of 2**16) so that a model
-    # with many layer shapes compiles the random generator a few times, not once per shape.
+    # The random generator is drawn at a few bucketed sizes (powers of two, then multiples
+    # of 2**16) so that a model with many layer shapes compiles it a few times, not once per
+    # shape; only the cheap slice-and-scale compiles per shape. Traceable (nnx.eval_shape, jit).
     bucket = 1 << max(8, (size - 1).bit_length()) if size <= 1 << 16 else -(-size // (1 << 16)) << 16
-    u = np.asarray(_uniform01(rngs.params(), bucket))[:size].reshape(shape)
-    return jnp.asarray(((2 * u - 1) * bound).astype(dtype))
+    return _scale(_uniform01(rngs.params(), bucket), shape, jnp.dtype(dtype), jnp.float32(bound))
 
 
 # ---------------------------------------------------------------------------------------

@@ -188,6 +188,12 @@ def _fmt_shape(s: Any) -> str:
     return "(" + ", ".join(str(v) for v in s) + ")" if isinstance(s, tuple) else str(s)
 
 
+def _fmt_out(s: Any) -> str:
+    if isinstance(s, tuple) and all(isinstance(v, int) for v in s):
+        return _fmt_shape(s)
+    return str(jax.tree.map(_fmt_shape, s, is_leaf=lambda v: isinstance(v, tuple) and all(isinstance(i, int) for i in v)))
+
+
 def _fmt_rf(v: tuple[int, ...] | None, mark: bool = False) -> str:
     if v is None:
         return "-"
@@ -210,8 +216,9 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     spatial size is used and the entry is marked ``*``.
 
     Args:
-      model: an NNX module, called as ``model(x)``.
-      input_shape: the input's shape, batch dim included, e.g. ``(1, 1, 28, 28)``.
+      model: an NNX module, called as ``model(x)`` (or ``model(*xs)``).
+      input_shape: the input's shape, batch dim included, e.g. ``(1, 1, 28, 28)``, or a
+        sequence of shapes for a model called with several inputs (``model(x, skip)``).
       dtype: the input's dtype.
 
     Returns:
@@ -229,11 +236,18 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     fn = "summary"
     if not isinstance(model, nnx.Module):
         raise shapes.arg_error(fn, "model", "must be an nnx.Module", type(model).__name__, exc=TypeError)
-    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not input_shape or not all(
-            shapes._is_int(v) and int(v) >= 1 for v in input_shape):
-        raise shapes.arg_error(fn, "input_shape", "must be a non-empty sequence of ints >= 1 (batch dim included)", input_shape)
-    in_shape = tuple(int(v) for v in input_shape)
+    def valid_shape(v: Any) -> bool:
+        return (not isinstance(v, (str, bytes)) and isinstance(v, Sequence) and len(v) > 0
+                and all(shapes._is_int(i) and int(i) >= 1 for i in v))
 
+    if valid_shape(input_shape):
+        in_shapes = (tuple(int(v) for v in input_shape),)
+    elif (not isinstance(input_shape, (str, bytes)) and isinstance(input_shape, Sequence) and len(input_shape) > 0
+          and all(valid_shape(v) for v in input_shape)):
+        in_shapes = tuple(tuple(int(i) for i in v) for v in input_shape)  # type: ignore[union-attr]
+    else:
+        raise shapes.arg_error(fn, "input_shape", "must be a shape (a non-empty sequence of ints >= 1, batch dim included) "
+                               "or a sequence of shapes, one per model input", input_shape)
     modules = list(nnx.iter_modules(model))
     leaf_types = {type(m) for _, m in modules if not _is_rng(m) and not any(
         isinstance(c, nnx.Module) and not _is_rng(c) for _, c in nnx.iter_children(m))}
@@ -270,19 +284,20 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
             return out
         return wrapped
 
-    def run(state: Any, x: Any) -> Any:
+    def run(state: Any, *xs: Any) -> Any:
         m = nnx.merge(graphdef, state)
         rec = _Recorder({id(mod): ".".join(str(p) for p in path) or "(model)" for path, mod in nnx.iter_modules(m)})
-        rec.register(x, ())
+        for x in xs:
+            rec.register(x, ())
         holder["rec"] = rec
-        return m(x)
+        return m(*xs)
 
     with _LOCK:
         originals = {cls: (cls.__dict__.get("__call__"), cls.__call__) for cls in leaf_types}
         try:
             for cls, (_, call) in originals.items():
                 cls.__call__ = make(call)
-            out = jax.eval_shape(run, state, jax.ShapeDtypeStruct(in_shape, jnp.dtype(dtype)))
+            out = jax.eval_shape(run, state, *(jax.ShapeDtypeStruct(sh, jnp.dtype(dtype)) for sh in in_shapes))
         finally:
             for cls, (own, _) in originals.items():
                 if own is None:
@@ -292,14 +307,14 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     rec = holder["rec"]
 
     by_path = {".".join(str(p) for p in path) or "(model)": mod for path, mod in modules}
-    n_in = len(in_shape) - 2
     rows = []
     for name, _, xs, ys, st, inferred in rec.rows:
         layer = by_path[name]
         size = stride = None
-        if not isinstance(st, str) and n_in >= 1:
+        n_sp = len(xs) - 2  # inputs carry a batch dim (input_shape includes it)
+        if not isinstance(st, str) and n_sp >= 1:
             try:
-                rf = _rf(st, n_in)
+                rf = _rf(st, n_sp)
                 size, stride = rf.size, rf.stride
             except ValueError:  # a window of another rank than the model input (not a plain stack)
                 pass
@@ -312,8 +327,10 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     out_shape = jax.tree.map(lambda s: tuple(s.shape), out)
 
     header = ("Layer", "Type", "Output shape", "Params", "FLOPs", "RF", "RF stride")
-    table = [header, ("input", "", _fmt_shape(in_shape), "", "", _fmt_rf((1,) * n_in if n_in > 0 else None),
-                      _fmt_rf((1,) * n_in if n_in > 0 else None))]
+    table = [header]
+    for i, sh in enumerate(in_shapes):
+        ones = _fmt_rf((1,) * (len(sh) - 2) if len(sh) > 2 else None)
+        table.append(("input" if len(in_shapes) == 1 else f"input {i}", "", _fmt_shape(sh), "", "", ones, ones))
     for r in rows:
         table.append((r.name, r.type, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.flops:,}",
                       _fmt_rf(r.rf_size, r.rf_inferred), _fmt_rf(r.rf_stride, r.rf_inferred)))
@@ -330,10 +347,11 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     if batch_stats:
         text.append(f"Batch statistics (not trained): {batch_stats:,}")
     text.append(f"Total FLOPs: {total_flops:,} (multiply-add = 2; conv, transposed conv and linear layers)")
-    text.append(f"Input {_fmt_shape(in_shape)} {jnp.dtype(dtype).name} -> output {_fmt_shape(out_shape)}")
+    ins = ", ".join(_fmt_shape(sh) for sh in in_shapes)
+    text.append(f"Input {ins} {jnp.dtype(dtype).name} -> output {_fmt_out(out_shape)}")
     if any(r.rf_inferred for r in rows):
         text.append("* input made outside the layers (add/concat): largest receptive field of the same spatial size")
     s = Summary("\n".join(text))
     s.rows, s.total_params, s.batch_stats, s.total_flops = tuple(rows), total_params, batch_stats, total_flops
-    s.input_shape, s.output_shape = in_shape, out_shape
+    s.input_shape, s.output_shape = in_shapes[0] if len(in_shapes) == 1 else in_shapes, out_shape
     return s
