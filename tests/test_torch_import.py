@@ -352,7 +352,7 @@ def test_load_state_dict_errors():
     with pytest.raises(ValueError, match=r"unexpected keys \(in state_dict, not in the model\): 2.weight"):
         nn.load_torch_state_dict(jm, extra)
     assert nn.load_torch_state_dict(jm, {**missing, "2.weight": torch.ones(1)}, strict=False) == (["1.running_var"], ["2.weight"])
-    with pytest.raises(TypeError, match="`model` must be an nnx.Module"):
+    with pytest.raises(TypeError, match=r"`model` must be an nnx\.Module"):
         nn.load_torch_state_dict(tnn.ReLU(), sd)
     with pytest.raises(TypeError, match="`state_dict` must be a mapping"):
         nn.load_torch_state_dict(jm, [1, 2])
