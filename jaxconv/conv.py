@@ -47,8 +47,8 @@ class ConvSpec:
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
     groups: int
-    mode: str  # "zeros" or a jnp pad mode applied before the conv
-    mode_pads: tuple[tuple[int, int], ...]  # padding applied by pad_spatial (non-zero modes)
+    mode: str  # torch's padding_mode, applied by pad_spatial before the conv
+    mode_pads: tuple[tuple[int, int], ...]  # padding applied by pad_spatial before the conv
     lax_pads: tuple[tuple[int, int], ...]  # padding handed to lax (zeros mode)
     channels_last: bool
     out_spatial: tuple[int, ...]
@@ -101,8 +101,15 @@ def _conv_spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...
         raise arg_error(fn, "padding_mode", f"must be one of {PADDING_MODES}", padding_mode)
     pads = resolve_padding(padding, spatial, kernel, ss, ds, fn=fn)
     out = conv_output_shape(spatial, kernel, ss, pads, ds, fn=fn)
-    if padding_mode == "zeros":
+    if padding_mode == "zeros" and (all(v == 1 for v in ss) or not any(lo or hi for lo, hi in pads)):
         mode_pads, lax_pads = ((0, 0),) * n, pads
+    elif padding_mode == "zeros":
+        # Strided + padded: pad explicitly and convolve VALID. XLA 0.10's CPU algebraic
+        # simplifier aborts the process (CHECK failure) when compiling the input gradient
+        # of some strided, padded convs, e.g. x (1,1,4,1), k 2, stride 2, padding 1; with
+        # the padding outside the conv the gradient compiles. Forward cost: the same
+        # (XLA folds the pad into the convolution window).
+        mode_pads, lax_pads = pads, ((0, 0),) * n
     else:
         check_pad_limits(fn, padding_mode, pads, spatial)
         mode_pads, lax_pads = pads, ((0, 0),) * n
@@ -125,7 +132,7 @@ def conv_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding
 def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, precision: Any) -> jax.Array:
     if not spec.batched:
         x = x[None]
-    if spec.mode != "zeros":
+    if any(lo or hi for lo, hi in spec.mode_pads):
         if spec.channels_last:
             x = jnp.moveaxis(pad_spatial(jnp.moveaxis(x, -1, 1), spec.mode_pads, spec.mode), 1, -1)
         else:
@@ -143,7 +150,7 @@ _conv_jit = jax.jit(_conv_impl, static_argnums=(3, 4))
 
 
 def _as_array(fn: str, name: str, v: Any) -> Any:
-    if v is None or hasattr(v, "shape") and hasattr(v, "dtype"):
+    if v is None or (hasattr(v, "shape") and hasattr(v, "dtype")):
         return v
     try:
         return jnp.asarray(v)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
+import jax
 import jax.numpy as jnp
 
 from jaxconv.shapes import IntOrSeq, Padding, arg_error, resolve_padding
@@ -34,6 +36,11 @@ def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, valu
     if np_mode == "constant":
         return jnp.pad(x, width, mode="constant", constant_values=jnp.asarray(value, dtype=x.dtype))
     return jnp.pad(x, width, mode=np_mode)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _pad_jit(x: jax.Array, pads: tuple[tuple[int, int], ...], mode: str, value: jax.Array) -> jax.Array:
+    return pad_spatial(x, pads, mode, value)
 
 
 def pad(
@@ -103,4 +110,8 @@ def pad(
         raise arg_error(fn, "pad", "is a string, which needs kernel_size= to resolve", pad)
     pads = resolve_padding(pad, sizes, 1 if kernel_size is None else kernel_size, stride, dilation, fn=fn, n=spatial_dims)
     check_pad_limits(fn, mode, pads, sizes, name="pad")
-    return pad_spatial(input, pads, mode, 0.0 if value is None else value)
+    if not any(lo or hi for lo, hi in pads):
+        return input
+    # One compiled program per (shape, pads, mode): jnp.pad's reflect/circular forms are
+    # many small ops, which would each dispatch separately in eager mode.
+    return _pad_jit(input, pads, mode, jnp.asarray(0.0 if value is None else value, dtype=input.dtype))

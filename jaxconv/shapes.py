@@ -110,7 +110,7 @@ def canonicalize(value: IntOrSeq, n: int, name: str, fn: str = "jaxconv", *, min
     """
     if _is_int(value):
         out = (operator.index(value),) * n  # type: ignore[arg-type]
-    elif isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not hasattr(value, "__len__"):
+    elif isinstance(value, (str, bytes)) or (not isinstance(value, Sequence) and not hasattr(value, "__len__")):
         raise arg_error(fn, name, f"must be an int or a sequence of {n} ints", value, exc=TypeError)
     else:
         seq = tuple(value)  # type: ignore[arg-type]

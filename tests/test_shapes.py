@@ -327,6 +327,6 @@ def test_module_main_runs():
 
 def test_shapes_has_no_jax_import():
     """oracle: the design rule — shapes is pure Python (checked in a fresh interpreter)."""
-    code = "import importlib.util,sys; spec=importlib.util.spec_from_file_location('s', %r); m=importlib.util.module_from_spec(spec); sys.modules['s']=m; spec.loader.exec_module(m); print('jax' in sys.modules)" % shapes.__file__
+    code = f"import importlib.util,sys; spec=importlib.util.spec_from_file_location('s', {shapes.__file__!r}); m=importlib.util.module_from_spec(spec); sys.modules['s']=m; spec.loader.exec_module(m); print('jax' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False"

@@ -1,0 +1,99 @@
+"""Padding (jaxconv.pad): torch F.pad and NumPy-loop parity for every mode, the order convention, errors."""
+
+from __future__ import annotations
+
+import random
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxconv
+from jaxconv.shapes import from_torch_pad
+from tests.reference import pad_ref
+
+MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def test_pad_random_parity():
+    """oracle: torch F.pad (flat last-dim-first tuple built by hand) and the NumPy loop reference, 300 configs."""
+    rng = random.Random(0)
+    nprng = np.random.default_rng(0)
+    done = 0
+    while done < 300:
+        n = rng.randint(1, 3)
+        mode = rng.choice(MODES)
+        spatial = tuple(rng.randint(1, 5) for _ in range(n))
+        form = rng.choice(["pairs", "per_dim", "int"])
+        if form == "pairs":
+            padding = tuple((rng.randint(0, 3), rng.randint(0, 3)) for _ in range(n))
+            pairs = padding
+        elif form == "per_dim":
+            padding = tuple(rng.randint(0, 3) for _ in range(n))
+            pairs = tuple((p, p) for p in padding)
+        else:
+            padding = rng.randint(0, 3)
+            pairs = ((padding, padding),) * n
+        if mode == "reflect" and any(max(p) >= s for p, s in zip(pairs, spatial)):
+            continue
+        if mode == "circular" and any(max(p) > s for p, s in zip(pairs, spatial)):
+            continue
+        x = nprng.standard_normal((rng.randint(1, 2), rng.randint(1, 3), *spatial)).astype(np.float32)
+        value = rng.choice([0.0, 1.5]) if mode == "constant" else None
+        flat = [v for pair in reversed(pairs) for v in pair]  # torch: last dim first
+        ref = F.pad(torch.tensor(x), flat, mode=mode, **({} if value is None else {"value": value})).numpy()
+        got = jaxconv.pad(x, padding, mode, value, spatial_dims=n)
+        np.testing.assert_array_equal(got, ref, err_msg=f"{mode} {pairs} {x.shape}")
+        np.testing.assert_allclose(got, pad_ref(x, pairs, mode, 0.0 if value is None else value), rtol=1e-6)
+        if rng.random() < 0.3:  # unbatched (C, *spatial)
+            np.testing.assert_array_equal(jaxconv.pad(x[0], padding, mode, value, spatial_dims=n), ref[0])
+        done += 1
+
+
+def test_seed004_padding_order():
+    """oracle: seed 004 — Conv2d(padding=(1, 0)) pads rows (top/bottom) like F.pad(x, (0, 0, 1, 1)), and jaxconv.pad(x, (1, 0)) does too."""
+    x = torch.randn(1, 1, 4, 4)
+    assert tuple(torch.nn.Conv2d(1, 1, 1, padding=(1, 0))(x).shape) == (1, 1, 6, 4)
+    np.testing.assert_array_equal(jaxconv.pad(x.numpy(), (1, 0)), F.pad(x, (0, 0, 1, 1)).numpy())
+    np.testing.assert_array_equal(jaxconv.pad(x.numpy(), from_torch_pad((0, 0, 1, 1))), F.pad(x, (0, 0, 1, 1)).numpy())
+    assert jaxconv.pad(x.numpy(), (1, 0)).shape == (1, 1, 6, 4)
+
+
+def test_pad_string_needs_kernel_and_same_resolves():
+    """oracle: lax SAME padding sizes: a 7-wide input, k=3, s=2 pads (1, 1)."""
+    x = jnp.ones((1, 1, 7))
+    assert jaxconv.pad(x, "same", kernel_size=3, stride=2).shape == (1, 1, 9)
+    with pytest.raises(ValueError, match=r"pad: `pad` is a string, which needs kernel_size="):
+        jaxconv.pad(x, "same")
+
+
+def test_pad_grad_and_jit_vmap():
+    """oracle: torch autograd of F.pad(mode='reflect') — the adjoint folds reflected cells back."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 5, 4)).astype(np.float32)
+    g = jax.jit(jax.grad(lambda x: (jaxconv.pad(x, ((2, 1), (0, 3)), "reflect") ** 3).sum()))(x)
+    tx = torch.tensor(x, requires_grad=True)
+    (F.pad(tx, (0, 3, 2, 1), mode="reflect") ** 3).sum().backward()
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    v = jax.vmap(lambda xi: jaxconv.pad(xi, 1, "circular", spatial_dims=2))(x)  # an int pad of a rank-3 array is 1-d by default
+    np.testing.assert_array_equal(v, jaxconv.pad(x, 1, "circular"))
+
+
+@pytest.mark.parametrize(
+    "shape, args, kwargs, exc, match",
+    [
+        ((1, 1, 2, 4), ((2, 0),), dict(mode="reflect"), ValueError, r"pad: `pad` must be < the input size \(2, 4\) in every dim for reflect"),
+        ((1, 1, 4, 4), ((5, 0),), dict(mode="circular"), ValueError, r"pad: `pad` must be <= the input size"),
+        ((1, 1, 4, 4), (1,), dict(mode="wrap"), ValueError, r"pad: `mode` must be one of"),
+        ((1, 1, 4, 4), (1,), dict(mode="reflect", value=1.0), ValueError, r"pad: `value` is only used by mode='constant'"),
+        ((1, 1, 4, 4), (-1,), {}, ValueError, r"pad: `padding` must be >= 0"),
+        ((1, 1, 4, 4), ((1, 2, 3, 4),), {}, ValueError, r"pad: `input` must have at least 5 dims"),
+        ((1, 1, 4, 4), (1.5,), {}, TypeError, r"pad: `padding` must be an int, a sequence"),
+    ],
+)
+def test_pad_errors(shape, args, kwargs, exc, match):
+    """oracle: torch's limits (reflect < size, circular <= size) and the error rule."""
+    with pytest.raises(exc, match=match):
+        jaxconv.pad(jnp.ones(shape), *args, **kwargs)
