@@ -166,6 +166,75 @@ def test_conv_transpose_module_equals_function(case):
         np.testing.assert_allclose(layer(x, output_size=size), _np(tm(xt, output_size=size)), atol=1e-5, rtol=1e-5)
 
 
+WINDOW_LAYERS = [
+    # (layer, the jaxconv call it must equal, input shape)
+    (lambda: nn.MaxPool1d(3, 2, 1, 2, ceil_mode=True), lambda x: jaxconv.pool.max_pool1d(x, 3, 2, 1, 2, True), (2, 3, 11)),
+    (lambda: nn.MaxPool2d((2, 3), padding="same", return_indices=True),
+     lambda x: jaxconv.pool.max_pool2d(x, (2, 3), None, "same", return_indices=True), (1, 2, 7, 8)),
+    (lambda: nn.MaxPool3d(2, 1, ((1, 0), (0, 1), (1, 1))),
+     lambda x: jaxconv.pool.max_pool3d(x, 2, 1, ((1, 0), (0, 1), (1, 1))), (2, 3, 4, 4)),
+    (lambda: nn.AvgPool1d(3, 2, 1, True, False), lambda x: jaxconv.pool.avg_pool1d(x, 3, 2, 1, True, False), (2, 2, 9)),
+    (lambda: nn.AvgPool2d(3, 2, 1, divisor_override=5), lambda x: jaxconv.pool.avg_pool2d(x, 3, 2, 1, False, True, 5),
+     (2, 7, 6)),
+    (lambda: nn.AvgPool3d(2, ceil_mode=True), lambda x: jaxconv.pool.avg_pool3d(x, 2, None, 0, True), (1, 1, 3, 5, 4)),
+    (lambda: nn.LPPool1d(3, 2), lambda x: jaxconv.pool.lp_pool1d(x, 3, 2), (1, 2, 8)),
+    (lambda: nn.LPPool2d(2, (2, 3), 1, True), lambda x: jaxconv.pool.lp_pool2d(x, 2, (2, 3), 1, True), (1, 2, 5, 6)),
+    (lambda: nn.LPPool3d(1.5, 2), lambda x: jaxconv.pool.lp_pool3d(x, 1.5, 2), (1, 1, 4, 4, 4)),
+    (lambda: nn.AdaptiveAvgPool1d(3), lambda x: jaxconv.pool.adaptive_avg_pool1d(x, 3), (2, 3, 10)),
+    (lambda: nn.AdaptiveAvgPool2d((None, 2)), lambda x: jaxconv.pool.adaptive_avg_pool2d(x, (None, 2)), (1, 2, 5, 7)),
+    (lambda: nn.AdaptiveAvgPool3d(2), lambda x: jaxconv.pool.adaptive_avg_pool3d(x, 2), (1, 1, 3, 5, 4)),
+    (lambda: nn.AdaptiveMaxPool1d(4, True), lambda x: jaxconv.pool.adaptive_max_pool1d(x, 4, True), (1, 2, 9)),
+    (lambda: nn.AdaptiveMaxPool2d(3), lambda x: jaxconv.pool.adaptive_max_pool2d(x, 3), (2, 5, 7)),
+    (lambda: nn.AdaptiveMaxPool3d((1, 2, 3)), lambda x: jaxconv.pool.adaptive_max_pool3d(x, (1, 2, 3)), (1, 1, 3, 5, 4)),
+    (lambda: nn.Upsample(scale_factor=(2, 1.5), mode="bicubic", align_corners=True),
+     lambda x: jaxconv.interpolate(x, None, (2, 1.5), "bicubic", True), (1, 2, 3, 4)),
+    (lambda: nn.Upsample(size=7, mode="linear"), lambda x: jaxconv.interpolate(x, 7, None, "linear"), (1, 2, 3)),
+    (lambda: nn.UpsamplingNearest2d(size=(5, 6)), lambda x: jaxconv.interpolate(x, (5, 6)), (1, 2, 3, 4)),
+    (lambda: nn.UpsamplingBilinear2d(scale_factor=2),
+     lambda x: jaxconv.interpolate(x, None, 2, "bilinear", True), (1, 2, 3, 4)),
+    (lambda: nn.PixelShuffle(2), lambda x: jaxconv.patches.pixel_shuffle(x, 2), (1, 8, 2, 3)),
+    (lambda: nn.PixelUnshuffle(3), lambda x: jaxconv.patches.pixel_unshuffle(x, 3), (2, 6, 9)),
+    (lambda: nn.Unfold((2, 3), 1, 1, 2), lambda x: jaxconv.patches.unfold(x, (2, 3), 1, 1, 2), (1, 2, 5, 6)),
+    (lambda: nn.Fold((4, 5), 2, 1, 0, 1), lambda x: jaxconv.patches.fold(x, (4, 5), 2, 1, 0, 1), (1, 8, 12)),
+    (lambda: nn.ZeroPad1d((1, 2)), lambda x: jaxconv.pad(x, ((1, 2),)), (2, 3, 4)),
+    (lambda: nn.ZeroPad2d((1, 2, 3, 0)), lambda x: jaxconv.pad(x, ((3, 0), (1, 2))), (1, 2, 3, 4)),
+    (lambda: nn.ZeroPad3d(1), lambda x: jaxconv.pad(x, 1, spatial_dims=3), (1, 1, 2, 3, 2)),
+    (lambda: nn.ConstantPad2d(((0, 1), (2, 0)), -1.5), lambda x: jaxconv.pad(x, ((0, 1), (2, 0)), value=-1.5), (2, 3, 4)),
+    (lambda: nn.ReflectionPad1d(2), lambda x: jaxconv.pad(x, ((2, 2),), "reflect"), (1, 2, 5)),
+    (lambda: nn.ReflectionPad2d((1, 0, 2, 1)), lambda x: jaxconv.pad(x, ((2, 1), (1, 0)), "reflect"), (1, 2, 4, 4)),
+    (lambda: nn.ReflectionPad3d(1), lambda x: jaxconv.pad(x, 1, "reflect", spatial_dims=3), (1, 1, 2, 3, 3)),
+    (lambda: nn.ReplicationPad1d((0, 3)), lambda x: jaxconv.pad(x, ((0, 3),), "replicate"), (1, 2, 3)),
+    (lambda: nn.ReplicationPad2d(2), lambda x: jaxconv.pad(x, 2, "replicate", spatial_dims=2), (1, 1, 2, 3)),
+    (lambda: nn.ReplicationPad3d((1, 0, 0, 1, 1, 1)),
+     lambda x: jaxconv.pad(x, ((1, 1), (0, 1), (1, 0)), "replicate"), (1, 1, 2, 2, 2)),
+    (lambda: nn.CircularPad1d(3), lambda x: jaxconv.pad(x, ((3, 3),), "circular"), (2, 1, 4)),
+    (lambda: nn.CircularPad2d((1, 1, 0, 2)), lambda x: jaxconv.pad(x, ((0, 2), (1, 1)), "circular"), (1, 2, 3, 3)),
+    (lambda: nn.CircularPad3d(1), lambda x: jaxconv.pad(x, 1, "circular", spatial_dims=3), (1, 1, 2, 2, 3)),
+]
+
+
+@pytest.mark.parametrize(("make", "fn", "shape"), WINDOW_LAYERS, ids=[f"window-{i}" for i in range(len(WINDOW_LAYERS))])
+def test_window_layer_equals_function(make, fn, shape):
+    """oracle: the jaxconv function of the same name. Pooling, upsampling, patch and padding layers are
+    thin shells: identical outputs (and indices) on random input."""
+    layer = make()
+    x = jax.random.normal(jax.random.key(len(shape)), shape)
+    got, want = layer(x), fn(x)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_max_unpool_layer_equals_function():
+    """oracle: jaxconv.max_unpool{n}d, with and without output_size."""
+    for n, shape in ((1, (1, 2, 8)), (2, (1, 2, 5, 6)), (3, (1, 1, 4, 4, 5))):
+        x = jax.random.normal(jax.random.key(n), shape)
+        y, idx = getattr(nn, f"MaxPool{n}d")(2, return_indices=True)(x)
+        unpool = getattr(nn, f"MaxUnpool{n}d")(2)
+        f = getattr(jaxconv.pool, f"max_unpool{n}d")
+        np.testing.assert_array_equal(unpool(y, idx), f(y, idx, 2))
+        np.testing.assert_array_equal(unpool(y, idx, output_size=shape[2:]), f(y, idx, 2, None, 0, shape[2:]))
+
+
 def test_linear_flatten_identity_against_torch():
     """oracle: torch CPU. Linear (any leading dims), Flatten over many (start, end), Identity."""
     torch.manual_seed(SEED)
@@ -381,6 +450,39 @@ BAD_ARGS = [
     (nn.BatchNorm1d, (3,), {"momentum": 2}, ValueError, r"BatchNorm1d: `momentum` must be a finite number in \[0.0, 1.0\]"),
     (nn.BatchNorm3d, (3,), {"affine": 1}, TypeError, r"BatchNorm3d: `affine` must be a bool"),
     (nn.Sequential, (nn.ReLU(), "x"), {}, TypeError, r"Sequential: `layers\[1\]` must be callable"),
+    (nn.MaxPool2d, (0,), {}, ValueError, r"MaxPool2d: `kernel_size` must be >= 1"),
+    (nn.MaxPool2d, (2,), {"stride": (1, 0)}, ValueError, r"MaxPool2d: `stride` must be >= 1"),
+    (nn.MaxPool2d, (3,), {"padding": 2}, ValueError, r"MaxPool2d: `padding` must be <= kernel_size // 2"),
+    (nn.MaxPool1d, (2,), {"dilation": 0}, ValueError, r"MaxPool1d: `dilation` must be >= 1"),
+    (nn.MaxPool3d, (2,), {"ceil_mode": "no"}, TypeError, r"MaxPool3d: `ceil_mode` must be a bool"),
+    (nn.MaxPool2d, (2,), {"return_indices": None}, TypeError, r"MaxPool2d: `return_indices` must be a bool"),
+    (nn.MaxPool2d, (2,), {"padding": "middle"}, ValueError, r"MaxPool2d: `padding` must be an int, a sequence, or one of"),
+    (nn.AvgPool2d, (2,), {"divisor_override": 0}, ValueError, r"AvgPool2d: `divisor_override` must be a non-zero int"),
+    (nn.AvgPool1d, ((2, 2),), {}, ValueError, r"AvgPool1d: `kernel_size` must have 1 entries"),
+    (nn.AvgPool3d, (2,), {"count_include_pad": 1}, TypeError, r"AvgPool3d: `count_include_pad` must be a bool"),
+    (nn.LPPool2d, (0, 2), {}, ValueError, r"LPPool2d: `norm_type` must be a finite number in \(0.0, inf\]"),
+    (nn.LPPool1d, (2, -1), {}, ValueError, r"LPPool1d: `kernel_size` must be >= 1"),
+    (nn.AdaptiveAvgPool2d, ((2, 0),), {}, ValueError, r"AdaptiveAvgPool2d: `output_size` entries must be ints >= 1 or None"),
+    (nn.AdaptiveMaxPool1d, ((2, 2),), {}, ValueError, r"AdaptiveMaxPool1d: `output_size` must be an int or 1 entries"),
+    (nn.AdaptiveMaxPool3d, (2,), {"return_indices": 2}, TypeError, r"AdaptiveMaxPool3d: `return_indices` must be a bool"),
+    (nn.MaxUnpool2d, (2,), {"padding": -1}, ValueError, r"MaxUnpool2d: `padding` must be >= 0"),
+    (nn.Upsample, (), {}, ValueError, r"Upsample: `size/scale_factor` exactly one of them must be given"),
+    (nn.Upsample, (4, 2), {}, ValueError, r"Upsample: `size/scale_factor` exactly one of them must be given"),
+    (nn.Upsample, (0,), {}, ValueError, r"Upsample: `size` must be an int >= 1"),
+    (nn.Upsample, (None, -2.0), {}, ValueError, r"Upsample: `scale_factor` must be a finite number in \(0.0, inf\]"),
+    (nn.Upsample, (None, 2), {"mode": "cubic"}, ValueError, r"Upsample: `mode` must be one of"),
+    (nn.Upsample, (None, 2), {"align_corners": True}, ValueError, r"Upsample: `align_corners` can only be set for modes"),
+    (nn.PixelShuffle, (0,), {}, ValueError, r"PixelShuffle: `upscale_factor` must be an int >= 1"),
+    (nn.PixelUnshuffle, (1.5,), {}, TypeError, r"PixelUnshuffle: `downscale_factor` must be an int >= 1"),
+    (nn.Unfold, (0,), {}, ValueError, r"Unfold: `kernel_size` must be >= 1"),
+    (nn.Unfold, (2,), {"stride": 0}, ValueError, r"Unfold: `stride` must be >= 1"),
+    (nn.Fold, ((4, 0), 2), {}, ValueError, r"Fold: `output_size` must be >= 1"),
+    (nn.Fold, (4, 2), {"padding": -1}, ValueError, r"Fold: `padding` must be >= 0"),
+    (nn.ZeroPad2d, ((1, 2, 3),), {}, ValueError, r"ZeroPad2d: `padding` must be an int, 4 ints in torch's order"),
+    (nn.ZeroPad2d, (-1,), {}, ValueError, r"ZeroPad2d: `padding` must be >= 0 on every side \(negative, cropping pads"),
+    (nn.ReflectionPad1d, ("same",), {}, TypeError, r"ReflectionPad1d: `padding` must be an int, 2 ints"),
+    (nn.ConstantPad3d, (1, "x"), {}, TypeError, r"ConstantPad3d: `value` must be a number"),
+    (nn.CircularPad2d, (((1, 1),),), {}, TypeError, r"CircularPad2d: `padding` must be an int, 4 ints"),
 ]
 
 

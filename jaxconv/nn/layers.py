@@ -687,21 +687,22 @@ class _BatchNorm(nnx.Module):
         eval_mode = self.use_running_average if use_running_average is None else use_running_average
         axes = (0, *range(2, input.ndim))
         bshape = (1, -1) + (1,) * (input.ndim - 2)
-        if eval_mode and self.running_mean is not None:
-            mean, var = self.running_mean[...], self.running_var[...]
+        rm, rv, nbt_var = self.running_mean, self.running_var, self.num_batches_tracked
+        if eval_mode and rm is not None and rv is not None:
+            mean, var = rm[...], rv[...]
         else:
             mean = jnp.mean(input, axis=axes)
             var = jnp.mean(jnp.square(input - mean.reshape(bshape)), axis=axes)
             count = input.size // input.shape[1]
             if count <= 1:
                 raise arg_error(fn, "input", "needs more than 1 value per channel in train mode", f"shape {tuple(input.shape)}")
-            if not eval_mode and self.running_mean is not None:
-                nbt = self.num_batches_tracked[...] + 1
-                self.num_batches_tracked[...] = nbt
+            if not eval_mode and rm is not None and rv is not None and nbt_var is not None:
+                nbt = nbt_var[...] + 1
+                nbt_var[...] = nbt
                 factor = 1.0 / nbt.astype(mean.dtype) if self.momentum is None else self.momentum
                 unbiased = var * (count / (count - 1))
-                self.running_mean[...] = (1 - factor) * self.running_mean[...] + factor * jax.lax.stop_gradient(mean)
-                self.running_var[...] = (1 - factor) * self.running_var[...] + factor * jax.lax.stop_gradient(unbiased)
+                rm[...] = (1 - factor) * rm[...] + factor * jax.lax.stop_gradient(mean)
+                rv[...] = (1 - factor) * rv[...] + factor * jax.lax.stop_gradient(unbiased)
         y = (input - mean.reshape(bshape)) * jax.lax.rsqrt(var.reshape(bshape) + self.eps)
         if self.weight is not None:
             y = y * self.weight[...].reshape(bshape)

@@ -7,7 +7,7 @@ of the same name (``MaxPool2d`` -> :func:`jaxconv.max_pool2d`, ...).
 
 from __future__ import annotations
 
-import importlib
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +15,30 @@ import jax
 from flax import nnx
 
 from jaxconv.nn.layers import _is_int, check_bool, check_float, check_int, freeze
+from jaxconv.padding import pad
+from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
+from jaxconv.pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    lp_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from jaxconv.resize import MODES as _UPSAMPLE_MODES
+from jaxconv.resize import interpolate
 from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, from_torch_pad, pool_padding, resolve_padding
 
 __all__ = [
@@ -64,12 +88,12 @@ __all__ = [
 # against it runs every rule of shapes.pool_padding except the input-size ones.
 _BIG = 1 << 20
 
-_OP_MODULES = {"pool": "jaxconv.pool", "resize": "jaxconv.resize", "patches": "jaxconv.patches", "padding": "jaxconv.padding"}
-
-
-def _op(module: str, name: str) -> Callable[..., Any]:
-    # The ops modules are imported on first use so that `import jaxconv.nn` stays cheap.
-    return getattr(importlib.import_module(_OP_MODULES[module]), name)
+_MAX_POOL = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
+_AVG_POOL = {1: avg_pool1d, 2: avg_pool2d, 3: avg_pool3d}
+_LP_POOL = {1: lp_pool1d, 2: lp_pool2d, 3: lp_pool3d}
+_ADAPTIVE_AVG = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
+_ADAPTIVE_MAX = {1: adaptive_max_pool1d, 2: adaptive_max_pool2d, 3: adaptive_max_pool3d}
+_MAX_UNPOOL = {1: max_unpool1d, 2: max_unpool2d, 3: max_unpool3d}
 
 
 def _stride(fn: str, stride: IntOrSeq | None, kernel: tuple[int, ...], n: int) -> tuple[int, ...]:
@@ -104,7 +128,7 @@ class _MaxPoolNd(nnx.Module):
         self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, self.dilation, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> Any:
-        return _op("pool", f"max_pool{self.n}d")(input, self.kernel_size, self.stride, self.padding, self.dilation,
+        return _MAX_POOL[self.n](input, self.kernel_size, self.stride, self.padding, self.dilation,
                                                  ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
 
@@ -154,14 +178,14 @@ class _AvgPoolNd(nnx.Module):
         self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
         self.count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
         if divisor_override is not None:
-            if not _is_int(divisor_override) or int(divisor_override) == 0:  # type: ignore[arg-type]
+            if not _is_int(divisor_override) or operator.index(divisor_override) == 0:
                 raise arg_error(fn, "divisor_override", "must be a non-zero int or None", divisor_override)
-            divisor_override = int(divisor_override)  # type: ignore[arg-type]
+            divisor_override = operator.index(divisor_override)
         self.divisor_override = divisor_override
         self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, (1,) * n, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        f = _op("pool", f"avg_pool{self.n}d")
+        f = _AVG_POOL[self.n]
         if self.n == 1:
             return f(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
         return f(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
@@ -204,7 +228,7 @@ class _LPPoolNd(nnx.Module):
         self.padding = _check_window(fn, n, self.kernel_size, self.stride, 0, (1,) * n, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("pool", f"lp_pool{self.n}d")(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+        return _LP_POOL[self.n](input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 _LP_ARGS = "norm_type (p > 0), kernel_size, stride (default kernel_size), ceil_mode: as torch."
@@ -233,7 +257,9 @@ def _output_size(fn: str, output_size: Any, n: int) -> Any:
     for v in items:
         if v is not None and (not _is_int(v) or int(v) < 1):
             raise arg_error(fn, "output_size", "entries must be ints >= 1 or None (keep the input size)", output_size)
-    return int(output_size) if _is_int(output_size) else tuple(None if v is None else int(v) for v in items)
+    if _is_int(output_size):
+        return operator.index(output_size)  # type: ignore[arg-type]
+    return tuple(None if v is None else operator.index(v) for v in items)
 
 
 class _AdaptiveAvgPoolNd(nnx.Module):
@@ -243,7 +269,7 @@ class _AdaptiveAvgPoolNd(nnx.Module):
         self.output_size = _output_size(type(self).__name__, output_size, self.n)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("pool", f"adaptive_avg_pool{self.n}d")(input, self.output_size)
+        return _ADAPTIVE_AVG[self.n](input, self.output_size)
 
 
 class _AdaptiveMaxPoolNd(nnx.Module):
@@ -254,7 +280,7 @@ class _AdaptiveMaxPoolNd(nnx.Module):
         self.return_indices = check_bool(type(self).__name__, "return_indices", return_indices)
 
     def __call__(self, input: jax.Array) -> Any:
-        return _op("pool", f"adaptive_max_pool{self.n}d")(input, self.output_size, self.return_indices)
+        return _ADAPTIVE_MAX[self.n](input, self.output_size, self.return_indices)
 
 
 _ADA_ARGS = "output_size: an int or one entry per spatial dim (None keeps that input size)."
@@ -305,7 +331,7 @@ class _MaxUnpoolNd(nnx.Module):
         self.padding = canonicalize(padding, n, "padding", fn, min_value=0)
 
     def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
-        return _op("pool", f"max_unpool{self.n}d")(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return _MAX_UNPOOL[self.n](input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 def _unpool_doc(n: int) -> str:
@@ -346,7 +372,6 @@ class MaxUnpool3d(_MaxUnpoolNd):
 # Upsampling, pixel shuffle, unfold/fold
 # ---------------------------------------------------------------------------------------
 
-_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area", "lanczos")
 _ALIGN_MODES = ("linear", "bilinear", "bicubic", "trilinear", "lanczos")
 
 
@@ -401,7 +426,7 @@ class Upsample(nnx.Module):
         self.recompute_scale_factor = recompute_scale_factor
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("resize", "interpolate")(input, self.size, self.scale_factor, self.mode, self.align_corners,
+        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
                                             self.recompute_scale_factor)
 
 
@@ -447,7 +472,7 @@ class PixelShuffle(nnx.Module):
         self.upscale_factor = check_int("PixelShuffle", "upscale_factor", upscale_factor, 1)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("patches", "pixel_shuffle")(input, self.upscale_factor)
+        return pixel_shuffle(input, self.upscale_factor)
 
 
 class PixelUnshuffle(nnx.Module):
@@ -464,7 +489,7 @@ class PixelUnshuffle(nnx.Module):
         self.downscale_factor = check_int("PixelUnshuffle", "downscale_factor", downscale_factor, 1)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("patches", "pixel_unshuffle")(input, self.downscale_factor)
+        return pixel_unshuffle(input, self.downscale_factor)
 
 
 def _check_patches(fn: str, kernel_size: IntOrSeq, dilation: IntOrSeq, padding: Padding, stride: IntOrSeq) -> tuple[Any, ...]:
@@ -499,7 +524,7 @@ class Unfold(nnx.Module):
         self.kernel_size, self.dilation, self.padding, self.stride = _check_patches("Unfold", kernel_size, dilation, padding, stride)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("patches", "unfold")(input, self.kernel_size, self.dilation, self.padding, self.stride)
+        return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
 
 class Fold(nnx.Module):
@@ -522,7 +547,7 @@ class Fold(nnx.Module):
         self.kernel_size, self.dilation, self.padding, self.stride = _check_patches("Fold", kernel_size, dilation, padding, stride)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("patches", "fold")(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+        return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,11 +566,11 @@ class _PadNd(nnx.Module):
             if len(padding) != 2 * n:
                 raise arg_error(fn, "padding", f"must be an int, {2 * n} ints in torch's order "
                                 f"(last dim first: left, right, ...), or {n} (lo, hi) pairs in array order", padding)
-            pads = from_torch_pad(padding)
+            pads = from_torch_pad(padding)  # type: ignore[arg-type]
         elif isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == n and all(
                 isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 and all(_is_int(v) for v in p)
                 for p in padding):
-            pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+            pads = tuple((int(lo), int(hi)) for lo, hi in padding)  # type: ignore[misc, union-attr]
         else:
             raise arg_error(fn, "padding", f"must be an int, {2 * n} ints in torch's order (last dim first), "
                             f"or {n} (lo, hi) pairs in array order", padding, exc=TypeError)
@@ -558,7 +583,7 @@ class _PadNd(nnx.Module):
         self.value = check_float(fn, "value", value) if self.mode == "constant" else None
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _op("padding", "pad")(input, self.pads, self.mode, self.value)
+        return pad(input, self.pads, self.mode, self.value)
 
 
 def _pad_doc(name: str, n: int, mode: str, extra: str = "") -> str:
@@ -586,14 +611,17 @@ def _make_pad(name: str, n: int, mode: str) -> type:
     if name.startswith("Constant"):
         attrs["__doc__"] = _pad_doc(name, n, mode, "\n      value: the fill value.")
 
-        def __init__(self: Any, padding: IntOrSeq | Sequence[Sequence[int]], value: float) -> None:
+        def init_constant(self: Any, padding: IntOrSeq | Sequence[Sequence[int]], value: float) -> None:
             _PadNd.__init__(self, padding, value)
+
+        attrs["__init__"] = init_constant
     else:
         attrs["__doc__"] = _pad_doc(name, n, mode)
 
-        def __init__(self: Any, padding: IntOrSeq | Sequence[Sequence[int]]) -> None:  # type: ignore[misc]
+        def init(self: Any, padding: IntOrSeq | Sequence[Sequence[int]]) -> None:
             _PadNd.__init__(self, padding)
-    attrs["__init__"] = __init__
+
+        attrs["__init__"] = init
     return type(name, (_PadNd,), attrs)
 
 

@@ -75,7 +75,7 @@ class Summary(str):
     total_params: int
     batch_stats: int
     total_flops: int
-    input_shape: tuple[int, ...]
+    input_shape: Any
     output_shape: Any
 
     def __repr__(self) -> str:
@@ -327,7 +327,7 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     out_shape = jax.tree.map(lambda s: tuple(s.shape), out)
 
     header = ("Layer", "Type", "Output shape", "Params", "FLOPs", "RF", "RF stride")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for i, sh in enumerate(in_shapes):
         ones = _fmt_rf((1,) * (len(sh) - 2) if len(sh) > 2 else None)
         table.append(("input" if len(in_shapes) == 1 else f"input {i}", "", _fmt_shape(sh), "", "", ones, ones))

@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from jaxconv.nn import layers as L
+from jaxconv.nn import pooling
 
 __all__ = ["from_torch", "load_torch_state_dict", "supported_torch_layers", "to_torch_state_dict"]
 
@@ -152,7 +153,7 @@ def _load(layer: Any, m: Any, names: tuple[str, ...]) -> Any:
         var = getattr(layer, name, None)
         if (t is None) != (var is None):
             raise ValueError(f"from_torch: {type(m).__name__}.{name} is {'None' if t is None else 'set'} in torch but not here")
-        if t is not None:
+        if t is not None and var is not None:
             _assign("from_torch", name, var, t)
     return layer
 
@@ -227,10 +228,6 @@ def _registry(torch: Any, rngs: nnx.Rngs | None) -> dict[type, Converter]:
         reg[getattr(tnn, f"Conv{n}d")] = _conv(getattr(L, f"Conv{n}d"))
         reg[getattr(tnn, f"ConvTranspose{n}d")] = _conv_transpose(getattr(L, f"ConvTranspose{n}d"))
         reg[getattr(tnn, f"BatchNorm{n}d")] = _batchnorm(getattr(L, f"BatchNorm{n}d"))
-    try:
-        from jaxconv.nn import pooling
-    except ImportError:  # the pooling ops are optional until their modules land
-        return reg
     reg.update(pooling.torch_converters(tnn))
     return reg
 
