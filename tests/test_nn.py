@@ -27,6 +27,12 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+def randn(seed: int, shape: tuple[int, ...]) -> jax.Array:
+    # NumPy, not jax.random: jax.random compiles its generator once per shape, which costs more
+    # here than the layers under test.
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape, dtype=np.float32))
+
+
 # ---------------------------------------------------------------------------------------
 # Initialisation: the same distributions as torch
 # ---------------------------------------------------------------------------------------
@@ -134,7 +140,7 @@ def test_conv_module_equals_function(case):
     rng = random.Random(SEED + case)
     n, cin, cout, k, s, padding, d, g, _, mode, spatial, batched, bias = _conv_config(rng, False)
     layer = getattr(nn, f"Conv{n}d")(cin, cout, k, s, padding, d, g, bias, mode, rngs=nnx.Rngs(case))
-    x = jax.random.normal(jax.random.key(case), ((2,) if batched else ()) + (cin, *spatial))
+    x = randn(case, ((2,) if batched else ()) + (cin, *spatial))
     want = getattr(jaxconv, f"conv{n}d")(x, layer.weight[...], None if layer.bias is None else layer.bias[...], s, padding, d,
                                          g, padding_mode=mode)
     np.testing.assert_array_equal(layer(x), want)
@@ -148,7 +154,7 @@ def test_conv_transpose_module_equals_function(case):
     rng = random.Random(SEED + 100 + case)
     n, cin, cout, k, s, padding, d, g, op, _, spatial, batched, bias = _conv_config(rng, True)
     layer = getattr(nn, f"ConvTranspose{n}d")(cin, cout, k, s, padding, op, g, bias, d, rngs=nnx.Rngs(case))
-    x = jax.random.normal(jax.random.key(case), ((2,) if batched else ()) + (cin, *spatial))
+    x = randn(case, ((2,) if batched else ()) + (cin, *spatial))
     b = None if layer.bias is None else layer.bias[...]
     want = getattr(jaxconv.transpose, f"conv_transpose{n}d")(x, layer.weight[...], b, s, padding, op, g, d)
     np.testing.assert_array_equal(layer(x), want)
@@ -218,7 +224,7 @@ def test_window_layer_equals_function(make, fn, shape):
     """oracle: the jaxconv function of the same name. Pooling, upsampling, patch and padding layers are
     thin shells: identical outputs (and indices) on random input."""
     layer = make()
-    x = jax.random.normal(jax.random.key(len(shape)), shape)
+    x = randn(len(shape), shape)
     got, want = layer(x), fn(x)
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_array_equal(g, w)
@@ -227,7 +233,7 @@ def test_window_layer_equals_function(make, fn, shape):
 def test_max_unpool_layer_equals_function():
     """oracle: jaxconv.max_unpool{n}d, with and without output_size."""
     for n, shape in ((1, (1, 2, 8)), (2, (1, 2, 5, 6)), (3, (1, 1, 4, 4, 5))):
-        x = jax.random.normal(jax.random.key(n), shape)
+        x = randn(n, shape)
         y, idx = getattr(nn, f"MaxPool{n}d")(2, return_indices=True)(x)
         unpool = getattr(nn, f"MaxUnpool{n}d")(2)
         f = getattr(jaxconv.pool, f"max_unpool{n}d")
@@ -375,8 +381,8 @@ def test_optax_training_step_lowers_loss():
         nn.Conv2d(4, 4, 3, stride=2, padding=1, rngs=r), nn.Tanh(), nn.Flatten(), nn.Dropout(0.1, rngs=r),
         nn.Linear(4 * 4 * 4, 3, rngs=r),
     )
-    x = jax.random.normal(jax.random.key(1), (8, 1, 8, 8))
-    y = jax.random.randint(jax.random.key(2), (8,), 0, 3)
+    x = randn(1, (8, 1, 8, 8))
+    y = jnp.asarray(np.random.default_rng(2).integers(0, 3, 8))
     opt = nnx.Optimizer(model, optax.sgd(0.05), wrt=nnx.Param)
 
     def loss_fn(m):
