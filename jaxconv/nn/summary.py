@@ -69,6 +69,13 @@ class Summary(str):
       batch_stats: all ``nnx.BatchStat`` entries (running statistics).
       total_flops: the sum of the rows' FLOPs.
       input_shape, output_shape: of the whole model.
+
+    Example:
+      >>> from flax import nnx
+      >>> from jaxconv import nn
+      >>> s = nn.summary(nn.Sequential(nn.Flatten(), nn.Linear(12, 2, rngs=nnx.Rngs(0))), (4, 3, 2, 2))
+      >>> s.total_params, s.total_flops, s.output_shape, [r.type for r in s.rows]
+      (26, 200, (4, 2), ['Flatten', 'Linear'])
     """
 
     rows: tuple[LayerInfo, ...]

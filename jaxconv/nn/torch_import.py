@@ -233,7 +233,13 @@ def _registry(torch: Any, rngs: nnx.Rngs | None) -> dict[type, Converter]:
 
 
 def supported_torch_layers() -> list[str]:
-    """Names of the ``torch.nn`` layer types :func:`from_torch` converts (imports torch)."""
+    """Names of the ``torch.nn`` layer types :func:`from_torch` converts (imports torch).
+
+    Example:
+      >>> from jaxconv import nn
+      >>> {"Conv2d", "BatchNorm2d", "MaxPool2d", "Sequential"} <= set(nn.supported_torch_layers())
+      True
+    """
     import torch
 
     return sorted(t.__name__ for t in _registry(torch, None))
