@@ -139,6 +139,24 @@ def test_one_dimensional_and_padding_layers():
     assert [r.rf_stride for r in s.rows] == [(1,), (1,), (2,), (4,)]
 
 
+def test_foreign_modules_and_tuple_outputs():
+    """oracle: the documented contract. A flax.nnx layer gets a row (its parameters counted, FLOPs '?',
+    not in the total); a pool returning indices shows the values' shape in the row, both in the output."""
+    r = nnx.Rngs(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, rngs=r), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nnx.Linear(4, 2, rngs=r))
+    s = nn.summary(model, (2, 3, 9, 9))
+    assert [r.type for r in s.rows] == ["Conv2d", "AdaptiveAvgPool2d", "Flatten", "flax.Linear"]
+    assert s.rows[-1].params == 10 and s.rows[-1].flops is None
+    assert s.total_flops == s.rows[0].flops and s.total_params == 112 + 10
+    assert "layers marked ? are not jaxconv.nn layers" in s
+    # Adaptive pooling 7x7 -> 1x1 is one 7x7 window: 3 + 6 = 9.
+    assert s.rows[1].rf_size == (9, 9) and s.rows[1].rf_stride == (7, 7)
+    s = nn.summary(nn.Sequential(nn.MaxPool2d(3, 2, 1, return_indices=True)), (2, 3, 9, 9))
+    assert s.rows[0].output_shape == (2, 3, 5, 5)
+    assert s.output_shape == ((2, 3, 5, 5), (2, 3, 5, 5))
+    assert "-> output ((2, 3, 5, 5), (2, 3, 5, 5))" in s
+
+
 def test_summary_errors():
     """oracle: the documented contract. Bad model, bad shapes, and a failing layer named by its path."""
     with pytest.raises(TypeError, match=r"summary: `model` must be an nnx.Module, got 'function'"):

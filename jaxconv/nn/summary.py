@@ -37,11 +37,12 @@ class LayerInfo:
 
     Attributes:
       name: the layer's path in the model (``"features.0"``).
-      type: its class name.
+      type: its class name (``flax.Linear`` for a class from another package).
       output_shape: the output shape (of the values, for layers that also return indices).
       params: number of parameters (``nnx.Param`` entries).
       flops: forward FLOPs, multiply-adds counted as 2 and bias adds as 1 (convolutions,
-        transposed convolutions and linear layers; 0 for the others).
+        transposed convolutions and linear layers; 0 for the other jaxconv.nn layers; None
+        for modules from elsewhere, e.g. ``flax.nnx.Linear``).
       rf_size: receptive field size per spatial dim in input pixels, or None where it is
         not defined (after a flatten, an upsampling, or an input of unknown origin).
       rf_stride: distance in input pixels between neighbouring outputs, or None.
@@ -54,7 +55,7 @@ class LayerInfo:
     type: str
     output_shape: tuple[int, ...]
     params: int
-    flops: int
+    flops: int | None
     rf_size: tuple[int, ...] | None
     rf_stride: tuple[int, ...] | None
     rf_inferred: bool = False
@@ -166,7 +167,7 @@ def _batch(in_shape: tuple[int, ...], n: int) -> int:
     return in_shape[0] if len(in_shape) == n + 2 else 1
 
 
-def _flops(layer: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+def _flops(layer: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int | None:
     if isinstance(layer, L._ConvNd):
         n = layer.n
         sp = _spatial(in_shape, n)
@@ -184,7 +185,18 @@ def _flops(layer: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) ->
     if isinstance(layer, L.Linear):
         rows = math.prod(in_shape[:-1])
         return shapes.conv_flops((1,), layer.in_features, layer.out_features, 1, bias=layer.bias is not None, batch=rows)
+    if not _is_jaxconv_layer(layer):
+        return None  # a module from elsewhere: its arithmetic is not known here
     return 0
+
+
+def _is_jaxconv_layer(layer: Any) -> bool:
+    return type(layer).__module__.startswith("jaxconv.nn.")
+
+
+def _type_name(layer: Any) -> str:
+    cls = type(layer)
+    return cls.__name__ if _is_jaxconv_layer(layer) else f"{cls.__module__.split('.')[0]}.{cls.__name__}"
 
 
 def _count(model: Any, kind: type) -> int:
@@ -198,7 +210,11 @@ def _fmt_shape(s: Any) -> str:
 def _fmt_out(s: Any) -> str:
     if isinstance(s, tuple) and all(isinstance(v, int) for v in s):
         return _fmt_shape(s)
-    return str(jax.tree.map(_fmt_shape, s, is_leaf=lambda v: isinstance(v, tuple) and all(isinstance(i, int) for i in v)))
+    if isinstance(s, (tuple, list)):
+        return "(" + ", ".join(_fmt_out(v) for v in s) + ")"
+    if isinstance(s, dict):
+        return "{" + ", ".join(f"{k!r}: {_fmt_out(v)}" for k, v in s.items()) + "}"
+    return str(s)
 
 
 def _fmt_rf(v: tuple[int, ...] | None, mark: bool = False) -> str:
@@ -325,12 +341,12 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
                 size, stride = rf.size, rf.stride
             except ValueError:  # a window of another rank than the model input (not a plain stack)
                 pass
-        rows.append(LayerInfo(name, type(layer).__name__, ys, _count(layer, nnx.Param), _flops(layer, xs, ys), size, stride,
+        rows.append(LayerInfo(name, _type_name(layer), ys, _count(layer, nnx.Param), _flops(layer, xs, ys), size, stride,
                               inferred and size is not None))
 
     total_params = _count(model, nnx.Param)
     batch_stats = _count(model, nnx.BatchStat)
-    total_flops = sum(r.flops for r in rows)
+    total_flops = sum(r.flops for r in rows if r.flops is not None)
     out_shape = jax.tree.map(lambda s: tuple(s.shape), out)
 
     header = ("Layer", "Type", "Output shape", "Params", "FLOPs", "RF", "RF stride")
@@ -339,7 +355,7 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
         ones = _fmt_rf((1,) * (len(sh) - 2) if len(sh) > 2 else None)
         table.append(("input" if len(in_shapes) == 1 else f"input {i}", "", _fmt_shape(sh), "", "", ones, ones))
     for r in rows:
-        table.append((r.name, r.type, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.flops:,}",
+        table.append((r.name, r.type, _fmt_shape(r.output_shape), f"{r.params:,}", "?" if r.flops is None else f"{r.flops:,}",
                       _fmt_rf(r.rf_size, r.rf_inferred), _fmt_rf(r.rf_stride, r.rf_inferred)))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     right = {3, 4}
@@ -353,7 +369,8 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     text.append(f"Total params: {total_params:,} ({param_bytes / 1024:,.1f} KiB)")
     if batch_stats:
         text.append(f"Batch statistics (not trained): {batch_stats:,}")
-    text.append(f"Total FLOPs: {total_flops:,} (multiply-add = 2; conv, transposed conv and linear layers)")
+    uncounted = "; layers marked ? are not jaxconv.nn layers and not counted" if any(r.flops is None for r in rows) else ""
+    text.append(f"Total FLOPs: {total_flops:,} (multiply-add = 2; conv, transposed conv and linear layers{uncounted})")
     ins = ", ".join(_fmt_shape(sh) for sh in in_shapes)
     text.append(f"Input {ins} {jnp.dtype(dtype).name} -> output {_fmt_out(out_shape)}")
     if any(r.rf_inferred for r in rows):
