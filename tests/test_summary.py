@@ -79,13 +79,14 @@ def test_summary_is_abstract_and_leaves_the_model_alone():
 class ResBlock(nnx.Module):
     """A ResNet basic block: the sum makes the input of the last ReLU."""
 
-    def __init__(self, cin: int, cout: int, *, rngs: nnx.Rngs) -> None:
-        self.conv1 = nn.Conv2d(cin, cout, 3, 2, 1, bias=False, rngs=rngs)
+    def __init__(self, cin: int, cout: int, stride: int = 2, *, rngs: nnx.Rngs) -> None:
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False, rngs=rngs)
         self.bn1 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False, rngs=rngs)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, 2, bias=False, rngs=rngs), nn.BatchNorm2d(cout))
+        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False, rngs=rngs), nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else nn.Sequential())
 
     def __call__(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -104,6 +105,9 @@ def test_residual_block_rows_and_receptive_field():
     assert "7x7*" in s and "* input made outside the layers" in s
     assert s.total_params == 4 * 8 * 9 + 8 * 8 * 9 + 4 * 8 + 3 * 2 * 8
     assert s.rows[0].flops == 2 * 8 * 5 * 5 * 4 * 9
+    # With an identity shortcut (an empty Sequential) the sum's receptive field is the main branch's: 5.
+    s = nn.summary(ResBlock(4, 4, stride=1, rngs=nnx.Rngs(0)), (1, 4, 6, 6))
+    assert s.rows[-1].name == "relu" and s.rows[-1].rf_size == (5, 5) and s.rows[-1].rf_inferred
 
 
 class Up(nnx.Module):

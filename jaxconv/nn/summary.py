@@ -25,7 +25,7 @@ from jaxconv.nn import pooling as P
 __all__ = ["LayerInfo", "Summary", "summary"]
 
 _POINTWISE = (L.BatchNorm1d, L.BatchNorm2d, L.BatchNorm3d, L.ReLU, L.ReLU6, L.LeakyReLU, L.ELU, L.Sigmoid, L.Tanh, L.SiLU,
-              L.GELU, L.Dropout, L.Identity, nnx.Dropout)
+              L.GELU, L.Dropout, L.Identity, nnx.Dropout, L.Sequential)  # a Sequential is a leaf only when empty
 _FLAT = (L.Flatten, L.Linear, P.Unfold)
 _UPSAMPLING = (L._ConvTransposeNd, P.Upsample, P.PixelShuffle, P._MaxUnpoolNd, P.Fold)
 _UNKNOWN, _FLATTENED = "unknown", "flat"
