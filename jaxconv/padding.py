@@ -108,7 +108,11 @@ def pad(
     sizes = tuple(input.shape[-spatial_dims:])
     if isinstance(pad, str) and kernel_size is None:
         raise arg_error(fn, "pad", "is a string, which needs kernel_size= to resolve", pad)
-    pads = resolve_padding(pad, sizes, 1 if kernel_size is None else kernel_size, stride, dilation, fn=fn, n=spatial_dims)
+    try:
+        pads = resolve_padding(pad, sizes, 1 if kernel_size is None else kernel_size, stride, dilation, fn=fn, n=spatial_dims)
+    except (ValueError, TypeError) as e:
+        # resolve_padding calls its argument `padding`; this function's is `pad`.
+        raise type(e)(str(e).replace(f"{fn}: `padding`", f"{fn}: `pad`", 1)) from None
     check_pad_limits(fn, mode, pads, sizes, name="pad")
     if not any(lo or hi for lo, hi in pads):
         return input

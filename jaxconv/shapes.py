@@ -29,12 +29,13 @@ Run ``python -m jaxconv.shapes --help`` for a command-line calculator.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import operator
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, TypeVar, Union
 
 __all__ = [
     "IntOrSeq",
@@ -57,6 +58,7 @@ __all__ = [
     "pool_window_counts",
     "receptive_field",
     "resolve_padding",
+    "spec_cache",
     "split_batch",
     "unpool_output_shape",
 ]
@@ -78,6 +80,45 @@ def arg_error(fn: str, name: str, rule: str, value: object, *, exc: type[Excepti
     'conv2d: `stride` must be >= 1 in every spatial dim, got (2, 0)'
     """
     return exc(f"{fn}: `{name}` {rule}, got {value!r}")
+
+
+def _type_key(v: object) -> object:
+    if isinstance(v, (list, tuple)):
+        return tuple(_type_key(i) for i in v)
+    return type(v)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def spec_cache(fn: _F) -> _F:
+    """``functools.lru_cache`` for spec builders, keyed on the arguments' values *and types*.
+
+    ``1 == 1.0 == True`` with equal hashes, so a cache keyed on values alone hands
+    ``stride=2.0`` or ``groups=True`` (which validation rejects) the spec cached by an
+    earlier ``stride=2`` / ``groups=1`` call: the error would depend on call history.
+
+    >>> calls = []
+    >>> @spec_cache
+    ... def check(stride):
+    ...     calls.append(stride)
+    ...     return canonicalize(stride, 1, "stride")
+    >>> check(2), check(2), len(calls)
+    ((2,), (2,), 1)
+    >>> check(2.0)
+    Traceback (most recent call last):
+    TypeError: jaxconv: `stride` must be an int or a sequence of 1 ints, got 2.0
+    """
+    @functools.lru_cache(maxsize=4096)
+    def cached(types: object, *args: Any) -> Any:
+        return fn(*args)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        return cached(_type_key(args), *args)
+
+    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def _is_int(v: object) -> bool:
@@ -556,8 +597,8 @@ def conv_transpose_padding(
     convolution crops. ``output_padding`` must be ``< max(stride, dilation)`` (torch's
     rule). For string paddings it is derived (and must be left at 0).
 
-    >>> conv_transpose_padding((4,), 3, 2, "same")
-    (((0, 1),), (1,))
+    >>> conv_transpose_padding((4,), 3, 2, "same")    # out = (4-1)*2 - 0 - 1 + 3 + 0 = 8 = in * stride
+    (((0, 1),), (0,))
     """
     n = len(input_size)
     ks = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)

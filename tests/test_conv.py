@@ -263,7 +263,7 @@ W4 = jnp.ones((6, 2, 3, 3))
         (dict(groups=1), ValueError, r"conv2d: `input` must have in_channels = weight in_channels \* groups"),
         (dict(stride=1.5), TypeError, r"conv2d: `stride` must be an int or a sequence"),
         (dict(padding=[1.0, 2]), TypeError, r"conv2d: `padding` entries must be ints"),
-        (dict(padding=5, padding_mode="reflect"), ValueError, r"conv2d: `padding` must be < the input size"),
+        (dict(padding=6, padding_mode="reflect"), ValueError, r"conv2d: `padding` must be < the input size"),
         (dict(padding=7, padding_mode="circular"), ValueError, r"conv2d: `padding` must be <= the input size"),
         (dict(bias=jnp.ones(5)), ValueError, r"conv2d: `bias` must have shape \(6,\)"),
         (dict(dilation=4), ValueError, r"conv2d: `kernel_size` \(dilated, with padding\) is larger than the padded input"),

@@ -88,9 +88,9 @@ def test_pad_grad_and_jit_vmap():
         ((1, 1, 4, 4), ((5, 0),), dict(mode="circular"), ValueError, r"pad: `pad` must be <= the input size"),
         ((1, 1, 4, 4), (1,), dict(mode="wrap"), ValueError, r"pad: `mode` must be one of"),
         ((1, 1, 4, 4), (1,), dict(mode="reflect", value=1.0), ValueError, r"pad: `value` is only used by mode='constant'"),
-        ((1, 1, 4, 4), (-1,), {}, ValueError, r"pad: `padding` must be >= 0"),
+        ((1, 1, 4, 4), (-1,), {}, ValueError, r"pad: `pad` must be >= 0"),
         ((1, 1, 4, 4), ((1, 2, 3, 4),), {}, ValueError, r"pad: `input` must have at least 5 dims"),
-        ((1, 1, 4, 4), (1.5,), {}, TypeError, r"pad: `padding` must be an int, a sequence"),
+        ((1, 1, 4, 4), (1.5,), {}, TypeError, r"pad: `pad` must be an int, a sequence"),
     ],
 )
 def test_pad_errors(shape, args, kwargs, exc, match):

@@ -1,0 +1,48 @@
+"""pytest configuration: hypothesis profiles and the ``slow`` marker.
+
+Hypothesis profiles (``tests/test_properties.py`` is the campaign that uses them):
+
+* ``ci`` (default): derandomized, so every CI run draws the same examples; no example
+  database; no deadline (the first call of every new shape compiles under XLA, which
+  is slow and not the code under test).
+* ``slow``: random (not derandomized) and ten times the examples of every property.
+
+Select a profile with ``JAXCONV_HYPOTHESIS_PROFILE=slow``. Tests marked ``slow`` (the
+long variants of the campaign) are deselected unless ``--run-slow`` is given or the
+``-m`` expression names ``slow`` (``pytest -m slow tests/test_properties.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.register_profile("ci", derandomize=True, **_COMMON)
+settings.register_profile("slow", derandomize=False, **_COMMON)
+
+PROFILE = os.environ.get("JAXCONV_HYPOTHESIS_PROFILE", "ci")
+if PROFILE not in ("ci", "slow"):
+    raise pytest.UsageError(f"JAXCONV_HYPOTHESIS_PROFILE must be 'ci' or 'slow', got {PROFILE!r}")
+settings.load_profile(PROFILE)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow") or "slow" in (config.option.markexpr or ""):
+        return
+    # Deselected (as `-m "not slow"` would), not skipped: the default run reports no skips.
+    kept = [item for item in items if "slow" not in item.keywords]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "slow" in item.keywords])
+        items[:] = kept

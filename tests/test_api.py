@@ -1,0 +1,228 @@
+"""API conventions over ``jaxconv.__all__`` and ``jaxconv.nn.__all__``.
+
+Every public function and class: type hints, a docstring with a ``>>>`` example that
+pytest's ``--doctest-modules`` run collects (so the example runs in CI), and, where
+``torch.nn.functional`` (functions) or ``torch.nn`` (layers) has the same name, torch's
+parameter names in torch's order with torch's defaults. ``py.typed`` is shipped.
+
+oracle: ``inspect.signature`` of torch 2.13's functions and layers (torch's builtins
+have no signature object; their docstring's first line ``name(params) -> Tensor`` is
+parsed instead).
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib.resources
+import inspect
+import re
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxconv
+import jaxconv.nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Op modules whose public functions must all be exported by ``jaxconv`` (the top level is
+# the one place users import ops from). Specs and spec builders are internal plumbing.
+OP_MODULES = ("conv", "padding", "pool", "transpose", "resize", "patches")
+INTERNAL = {"ConvSpec", "conv_spec", "ConvTransposeSpec", "conv_transpose_spec", "PoolSpec", "ResizeSpec",
+            "resize_spec", "PatchSpec", "PAD_MODES", "MODES", "check_pad_limits", "pad_spatial"}
+
+# Deliberate differences from torch's signatures, each with its reason. Keys: jaxconv name;
+# values: {torch parameter: reason}. Parameters listed here are exempt from the
+# name/order/default check; everything else must match.
+SIGNATURE_DIFFERENCES: dict[str, dict[str, str]] = {
+    # nn layers: torch's `device` has no meaning for JAX arrays (placement follows the
+    # inputs' sharding), and `dtype` is keyword-only next to NNX's required `rngs`.
+    **{f"nn.{name}": {"device": "no devices in JAX layers: placement follows the inputs' sharding",
+                      "dtype": "keyword-only here, beside NNX's `rngs`"}
+       for name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+                    "Linear", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")},
+}
+
+# Names that exist in torch with a different meaning or signature on purpose: not compared.
+NOT_COMPARED = {
+    # jaxconv.conv/conv_transpose are N-d (torch has no such functional); listed to be explicit.
+}
+
+
+def _pyproject_section(name: str) -> str:
+    """The text of one ``[table]`` of pyproject.toml (tomllib needs Python 3.11; we support 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    m = re.search(rf"^\[{re.escape(name)}\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    assert m, f"pyproject.toml has no [{name}]"
+    return m[1]
+
+
+def _public(module) -> list[tuple[str, object]]:
+    return [(name, getattr(module, name)) for name in module.__all__]
+
+
+def _functions_and_classes() -> list[tuple[str, object]]:
+    out = []
+    for name, obj in _public(jaxconv):
+        if inspect.ismodule(obj) or not callable(obj):
+            continue
+        out.append((name, obj))
+    for name, obj in _public(jaxconv.nn):
+        out.append((f"nn.{name}", obj))
+    return out
+
+
+PUBLIC = _functions_and_classes()
+IDS = [name for name, _ in PUBLIC]
+
+
+def test_public_names_exist_and_all_is_sorted_unique():
+    """Every name in ``__all__`` resolves and appears once. oracle: the module objects."""
+    for module in (jaxconv, jaxconv.nn):
+        assert len(set(module.__all__)) == len(module.__all__), module.__name__
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.__all__ names missing {name}"
+
+
+@pytest.mark.parametrize("modname", OP_MODULES)
+def test_op_modules_are_exported(modname):
+    """Each op module's public functions are exported from ``jaxconv``. oracle: the modules' ``__all__``."""
+    try:
+        module = __import__(f"jaxconv.{modname}", fromlist=["_"])
+    except ImportError:
+        pytest.skip(f"jaxconv.{modname} has not landed yet")
+    missing = [n for n in module.__all__ if n not in INTERNAL and n not in jaxconv.__all__]
+    if missing and not any(n in jaxconv.__all__ for n in module.__all__):
+        pytest.skip(f"jaxconv.{modname} is not wired into jaxconv/__init__.py yet")  # landing in parallel
+    assert not missing, f"jaxconv.{modname} public names not exported by jaxconv: {missing}"
+    for n in module.__all__:
+        if n in jaxconv.__all__:
+            assert getattr(jaxconv, n) is getattr(module, n)
+
+
+def _hinted(fn) -> None:
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    for p in sig.parameters.values():
+        if p.name in ("self", "cls") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        assert p.name in hints, f"{fn.__qualname__}: parameter `{p.name}` has no type hint"
+    assert "return" in hints, f"{fn.__qualname__}: no return type hint"
+
+
+@pytest.mark.parametrize(("name", "obj"), PUBLIC, ids=IDS)
+def test_type_hints(name, obj):
+    """Every parameter and the return value are annotated (and the annotations resolve). oracle: typing.get_type_hints."""
+    if isinstance(obj, type):
+        if obj.__init__ is not object.__init__:  # a layer without arguments defines no constructor
+            _hinted(obj.__init__)
+        if "__call__" in vars(obj):
+            _hinted(obj.__call__)
+    else:
+        _hinted(obj)
+
+
+def _doctests(obj) -> list[doctest.DocTest]:
+    module = sys.modules[obj.__module__]
+    return [t for t in doctest.DocTestFinder(recurse=False).find(obj, obj.__name__, module=module) if t.examples]
+
+
+@pytest.mark.parametrize(("name", "obj"), PUBLIC, ids=IDS)
+def test_docstring_has_collected_example(name, obj):
+    """A one-line summary, and a ``>>>`` example that ``--doctest-modules`` collects from the defining module.
+
+    oracle: doctest.DocTestFinder over the defining module (the finder pytest uses).
+    """
+    doc = inspect.getdoc(obj)
+    assert doc and doc.splitlines()[0].strip(), f"{name}: no docstring"
+    assert _doctests(obj), f"{name}: docstring has no >>> example"
+    module = sys.modules[obj.__module__]
+    # The doctest run only visits objects bound at module level in their defining module.
+    assert getattr(module, obj.__name__, None) is obj, f"{name}: not bound as {obj.__module__}.{obj.__name__}"
+    found = {t.name for t in doctest.DocTestFinder().find(module) if t.examples}
+    assert f"{module.__name__}.{obj.__name__}" in found, f"{name}: example not collected by --doctest-modules"
+
+
+def test_doctests_run_over_jaxconv():
+    """pytest's configuration collects doctests from every module of the package. oracle: pyproject.toml."""
+    cfg = _pyproject_section("tool.pytest.ini_options")
+    assert "--doctest-modules" in cfg
+    assert re.search(r'testpaths\s*=\s*\[[^]]*"jaxconv"', cfg)
+
+
+def _torch_signature(tobj) -> inspect.Signature | None:
+    """torch's signature; for builtins and boolean-dispatch wrappers, parsed from the docstring's first line."""
+    try:
+        sig = inspect.signature(tobj)
+    except (ValueError, TypeError):
+        sig = None
+    if sig is not None and (tobj.__name__ == "__init__"
+                            or not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values())):
+        return sig
+    first = (tobj.__doc__ or "").strip().splitlines()[0] if tobj.__doc__ else ""
+    head = first.split("->")[0].strip()
+    if "(" not in head:
+        return None
+    src = f"def {head.split('(')[0].strip()}({head.split('(', 1)[1].rsplit(')', 1)[0]}): pass"
+    ns: dict = {}
+    exec(compile(ast.parse(src), "<torch-doc>", "exec"), ns)  # defaults are plain literals
+    return inspect.signature(next(v for k, v in ns.items() if k != "__builtins__"))
+
+
+def _torch_counterpart(name: str):
+    if name.startswith("nn."):
+        t = getattr(torch.nn, name[3:], None)
+        return t.__init__ if isinstance(t, type) else None
+    return getattr(F, name, None) if name not in NOT_COMPARED else None
+
+
+COMPARED = [(n, o) for n, o in PUBLIC if _torch_counterpart(n) is not None]
+
+
+@pytest.mark.parametrize(("name", "obj"), COMPARED, ids=[n for n, _ in COMPARED])
+def test_signature_matches_torch(name, obj):
+    """torch's parameters, by name, in torch's order, with torch's defaults; extras only after them.
+
+    oracle: inspect.signature of the torch function / layer constructor (torch 2.13).
+    """
+    tsig = _torch_signature(_torch_counterpart(name))
+    assert tsig is not None, f"cannot read torch's signature of {name}"
+    jfn = obj.__init__ if isinstance(obj, type) else obj
+    jparams = [p for p in inspect.signature(jfn).parameters.values() if p.name != "self"]
+    exempt = SIGNATURE_DIFFERENCES.get(name, {})
+    # Only named parameters are compared: torch layers without arguments inherit
+    # Module.__init__(*args, **kwargs), and Identity/Sequential take *args on purpose.
+    tparams = [p for p in tsig.parameters.values()
+               if p.name != "self" and p.name not in exempt and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    jnames = [p.name for p in jparams]
+    assert jnames[:len(tparams)] == [p.name for p in tparams], (
+        f"{name}: parameters {jnames} do not start with torch's {[p.name for p in tparams]}")
+    for tp, jp in zip(tparams, jparams):
+        # torch's keyword-only parameters (e.g. BatchNorm's `bias`) may stay keyword-only.
+        if tp.kind != tp.KEYWORD_ONLY:
+            assert jp.kind in (jp.POSITIONAL_OR_KEYWORD, jp.POSITIONAL_ONLY), f"{name}: `{jp.name}` must be positional like torch's"
+        assert (tp.default is tp.empty) == (jp.default is jp.empty), f"{name}: `{jp.name}` required-ness differs from torch"
+        if tp.default is not tp.empty:
+            assert jp.default == tp.default, f"{name}: default of `{jp.name}` is {jp.default!r}, torch's is {tp.default!r}"
+
+
+def test_signature_differences_are_real():
+    """Every listed difference names a torch parameter that exists and is absent or moved here. oracle: torch."""
+    for name, diffs in SIGNATURE_DIFFERENCES.items():
+        tsig = _torch_signature(_torch_counterpart(name))
+        assert tsig is not None, name
+        for param in diffs:
+            assert param in tsig.parameters, f"{name}: torch has no parameter {param}"
+
+
+def test_py_typed_is_shipped():
+    """PEP 561 marker in the package and inside the wheel's package dir. oracle: importlib.resources + pyproject."""
+    assert importlib.resources.files("jaxconv").joinpath("py.typed").is_file()
+    assert re.search(r'packages\s*=\s*\["jaxconv"\]', _pyproject_section("tool.hatch.build.targets.wheel"))
+    assert re.search(r'typeCheckingMode\s*=\s*"basic"', _pyproject_section("tool.pyright"))
+    assert re.search(r"^pyright\b", (ROOT / ".ci" / "run").read_text(), re.M), ".ci/run does not run pyright"
