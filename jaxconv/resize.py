@@ -24,13 +24,14 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv.shapes import arg_error
+from jaxconv.shapes import arg_error, spec_cache
 
 __all__ = [
     "MODES",
@@ -135,7 +136,7 @@ def _dtype_name(x: Any) -> str:
     return jnp.dtype(x.dtype).name
 
 
-@functools.lru_cache(maxsize=4096)
+@spec_cache
 def _resize_spec_cached(fn: str, shape: tuple[int, ...], dtype: str, size: tuple[int, ...] | None,
                         scale_factor: tuple[float, ...] | None, mode: str, align_corners: bool | None,
                         recompute_scale_factor: bool | None, antialias: bool) -> ResizeSpec:
@@ -263,11 +264,28 @@ def _area_scale(T: type, n_in: int, n_out: int, align: bool, scale: float | None
     return _scales_value(T, scale, n_in, n_out)
 
 
+def _fma_half_pixel(T: type, scale: Any, fi: np.ndarray) -> np.ndarray:
+    """``scale * (i + 0.5) - 0.5`` rounded once, as a fused multiply-add.
+
+    torch's CPU kernels are built by GCC, which contracts this expression into an FMA on
+    x86-64 (AVX2/AVX512 kernels); the single rounding moves the source coordinate by up to
+    one ulp, which moves the linear/cubic weights (by ~1e-5 near index 256) and decides
+    nearest-exact ties.
+    """
+    h = fi + T(0.5)
+    if T is np.float32:
+        # a float32 product is exact in float64; the subtraction then rounds only for
+        # products below 2**-7, whose index is clamped to 0 or far from a float32 tie
+        return (np.float64(scale) * h.astype(np.float64) - 0.5).astype(np.float32)
+    s = Fraction(float(scale))
+    return np.array([float(s * Fraction(float(v)) - Fraction(1, 2)) for v in h], np.float64)
+
+
 def _source_index(T: type, scale: Any, i: np.ndarray, align: bool, cubic: bool) -> np.ndarray:
     fi = i.astype(T)
     if align:
         return scale * fi
-    src = scale * (fi + T(0.5)) - T(0.5)
+    src = _fma_half_pixel(T, scale, fi)
     return src if cubic else np.where(src < T(0), T(0), src).astype(T)
 
 

@@ -28,6 +28,14 @@ MODE_NDIMS = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "area": (1, 2, 3
 UINT8_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos")
 EXACT_MODES = ("nearest", "nearest-exact")
 N_PER_MODE = 100
+# The parity batches compile hundreds of distinct shapes; XLA's LLVM optimisation level changes
+# only how long that takes (there is no fast-math at any level), so they compile at level 0.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def run_jit(f, *args):
+    """``jax.jit(f)(*args)``, compiled with FAST_COMPILE."""
+    return jax.jit(f).lower(*args).compile(compiler_options=FAST_COMPILE)(*args)
 
 
 def random_config(mode: str, rng: random.Random) -> dict:
@@ -80,7 +88,7 @@ def mode_cases(mode: str) -> list[tuple[dict, np.ndarray, np.ndarray]]:
     rng = random.Random(f"resize-{mode}")
     cfgs = [random_config(mode, rng) for _ in range(N_PER_MODE)]
     xs = [make_input(c, 1000 + i) for i, c in enumerate(cfgs)]
-    ys = jax.jit(lambda xs: [jaxconv.interpolate(x, **c["kw"]) for x, c in zip(xs, cfgs)])(xs)
+    ys = run_jit(lambda xs: [jaxconv.interpolate(x, **c["kw"]) for x, c in zip(xs, cfgs)], xs)
     return [(c, x, np.asarray(y)) for c, x, y in zip(cfgs, xs, ys)]
 
 
@@ -206,7 +214,7 @@ def test_float64_under_x64():
     cases = [(m, c) for m, c in cases if c["dtype"] == "float32"]
     xs = [np.random.default_rng(i).standard_normal(c["shape"]) for i, (_, c) in enumerate(cases)]
     with jax.enable_x64(True):
-        ys = jax.jit(lambda xs: [jaxconv.interpolate(x, **c["kw"]) for x, (_, c) in zip(xs, cases)])(xs)
+        ys = run_jit(lambda xs: [jaxconv.interpolate(x, **c["kw"]) for x, (_, c) in zip(xs, cases)], xs)
         for (m, c), x, y in zip(cases, xs, ys):
             assert y.dtype == jnp.float64
             np.testing.assert_allclose(np.asarray(y), torch_interpolate(x, c["kw"]), rtol=1e-12, atol=1e-12, err_msg=f"{m} {c}")
@@ -227,7 +235,7 @@ def test_half_precision(dtype, tol):
             kw = {**cfg["kw"], "antialias": False} if "antialias" in cfg["kw"] else cfg["kw"]
             cases.append((kw, torch.randn(cfg["shape"]).to(tdt)))
     xs = [x.float().numpy().astype(jnp.dtype(dtype)) for _, x in cases]  # numpy casts: no compile per shape
-    ys = jax.jit(lambda xs: [jaxconv.interpolate(x, **kw) for x, (kw, _) in zip(xs, cases)])(xs)
+    ys = run_jit(lambda xs: [jaxconv.interpolate(x, **kw) for x, (kw, _) in zip(xs, cases)], xs)
     for (kw, x), got in zip(cases, ys):
         want = F.interpolate(x, **kw).float().numpy()
         assert got.dtype == jnp.dtype(dtype)
@@ -262,7 +270,7 @@ def test_uint8_many_channels_and_antialias(mode):
             kw["align_corners"] = rng.choice([None, True, False])
         x_all.append(np.random.default_rng(len(kws)).integers(0, 256, shape).astype(np.uint8))
         kws.append(kw)
-    ys = jax.jit(lambda xs: [jaxconv.interpolate(x, **kw) for x, kw in zip(xs, kws)])(x_all)
+    ys = run_jit(lambda xs: [jaxconv.interpolate(x, **kw) for x, kw in zip(xs, kws)], x_all)
     for x, kw, got in zip(x_all, kws, ys):
         assert got.dtype == jnp.uint8
         np.testing.assert_array_equal(np.asarray(got), torch_oracle(x, kw, kw["size"]), err_msg=f"{x.shape} {kw}")
@@ -290,7 +298,7 @@ def test_gradients_torch(mode):
     def loss(xs):
         return sum((jaxconv.interpolate(x, **c["kw"]) * g).sum() for x, (c, _), g in zip(xs, cases, gs))
 
-    grads = jax.jit(jax.grad(loss))([x for _, x in cases])
+    grads = run_jit(jax.grad(loss), [x for _, x in cases])
     for (c, x), g, got in zip(cases, gs, grads):
         tx = torch.tensor(x, requires_grad=True)
         (F.interpolate(tx, **c["kw"]) * torch.from_numpy(g)).sum().backward()
@@ -348,7 +356,7 @@ def test_nonfinite_values_spread_as_in_torch():
            {"size": (2, 3), "mode": "area"}, {"size": (2, 4), "mode": "bilinear", "antialias": True},
            {"size": (7, 9), "mode": "bicubic"}, {"size": (8, 11), "mode": "bicubic", "antialias": True},
            {"size": (3, 2), "mode": "lanczos", "antialias": True})
-    ys = jax.jit(lambda x: [jaxconv.interpolate(x, **kw) for kw in kws])(x)
+    ys = run_jit(lambda x: [jaxconv.interpolate(x, **kw) for kw in kws], x)
     for kw, got in zip(kws, ys):
         want = torch_interpolate(x, kw)
         got = np.asarray(got)
