@@ -264,28 +264,27 @@ def _area_scale(T: type, n_in: int, n_out: int, align: bool, scale: float | None
     return _scales_value(T, scale, n_in, n_out)
 
 
-def _fma_half_pixel(T: type, scale: Any, fi: np.ndarray) -> np.ndarray:
-    """``scale * (i + 0.5) - 0.5`` rounded once, as a fused multiply-add.
+def _fma(T: type, a: Any, b: Any, c: Any) -> np.ndarray:
+    """``a * b + c`` in T with one rounding, as a fused multiply-add.
 
-    torch's CPU kernels are built by GCC, which contracts this expression into an FMA on
-    x86-64 (AVX2/AVX512 kernels); the single rounding moves the source coordinate by up to
-    one ulp, which moves the linear/cubic weights (by ~1e-5 near index 256) and decides
-    nearest-exact ties.
+    torch's CPU kernels are built by GCC, which contracts some ``a * b + c`` into FMAs in its
+    AVX2/AVX512 kernels; the single rounding moves the source coordinate by up to one ulp
+    (which moves linear/cubic weights by ~1e-5 near index 256 and decides nearest-exact ties).
     """
-    h = fi + T(0.5)
+    a, b, c = np.broadcast_arrays(np.asarray(a, T), np.asarray(b, T), np.asarray(c, T))
     if T is np.float32:
-        # a float32 product is exact in float64; the subtraction then rounds only for
-        # products below 2**-7, whose index is clamped to 0 or far from a float32 tie
-        return (np.float64(scale) * h.astype(np.float64) - 0.5).astype(np.float32)
-    s = Fraction(float(scale))
-    return np.array([float(s * Fraction(float(v)) - Fraction(1, 2)) for v in h], np.float64)
+        # a float32 product is exact in float64; the addition can then round only when the
+        # terms are 2**29 apart, far from where a float32 rounding tie could fall
+        return (a.astype(np.float64) * b + c).astype(np.float32)
+    out = [float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a.ravel(), b.ravel(), c.ravel())]
+    return np.array(out, np.float64).reshape(a.shape)
 
 
 def _source_index(T: type, scale: Any, i: np.ndarray, align: bool, cubic: bool) -> np.ndarray:
     fi = i.astype(T)
     if align:
         return scale * fi
-    src = _fma_half_pixel(T, scale, fi)
+    src = _fma(T, scale, fi + T(0.5), T(-0.5))  # scale * (i + 0.5) - 0.5, contracted by torch's build
     return src if cubic else np.where(src < T(0), T(0), src).astype(T)
 
 
@@ -333,10 +332,19 @@ def _cubic2(T: type, x: Any, a: float) -> Any:
 
 
 def _cubic_coeffs(T: type, t: np.ndarray, a: float) -> list[np.ndarray]:
-    # get_cubic_upsample_coefficients: `x + 1.0` and `1.0 - t` are doubles stored back into T.
+    """get_cubic_upsample_coefficients, with the contractions of torch's x86-64 build (measured:
+    the first two steps of each polynomial are fused, the last is not)."""
+    A = T(a)
+
+    def conv1(x: np.ndarray) -> np.ndarray:
+        return (_fma(T, A + T(2), x, -(A + T(3))) * x * x + T(1)).astype(T)
+
+    def conv2(x: np.ndarray) -> np.ndarray:
+        return (_fma(T, _fma(T, A, x, -(T(5) * A)), x, T(8) * A) * x - T(4) * A).astype(T)
+
+    # `x + 1.0` and `1.0 - t` are doubles stored back into T.
     x2 = (1.0 - t.astype(np.float64)).astype(T)
-    return [_cubic2(T, (t.astype(np.float64) + 1.0).astype(T), a), _cubic1(T, t, a), _cubic1(T, x2, a),
-            _cubic2(T, (x2.astype(np.float64) + 1.0).astype(T), a)]
+    return [conv2((t.astype(np.float64) + 1.0).astype(T)), conv1(t), conv1(x2), conv2((x2.astype(np.float64) + 1.0).astype(T))]
 
 
 def _linear_taps(T: type, n_in: int, n_out: int, scale: float | None, align: bool) -> tuple[np.ndarray, np.ndarray]:
