@@ -4,17 +4,19 @@ bilinear, trilinear, bicubic, area and lanczos, with and without antialiasing.
 Every mode is separable. Per spatial dim, torch's coordinate rule (``UpSample.h``,
 ``UpSampleKernel.cpp``) is evaluated once, in NumPy, at trace time, from the static
 shapes, into a small static table: for each output position the source indices
-("taps"), their weights and which taps are real. The jitted function then makes one
-gather per dim and a weighted sum over the taps, last spatial dim first, as torch's
-separable kernels do. The tables reproduce torch's arithmetic in the precision torch
-uses (float32 coordinates for float32/float16/bfloat16/uint8 input, float64 for
-float64), so that the discontinuous choices (which pixel ``nearest`` picks, where a
-linear tap starts) are the same as torch's, not just close.
+("taps"), their weights and which taps are real. The jitted function then gathers each
+tap and sums them in tap order, one dim after the other, last spatial dim first, as
+torch's separable kernels do. The tables reproduce torch's arithmetic in the precision
+torch uses (float32 coordinates for float32/float16/bfloat16/uint8 input, float64 for
+float64), including the fused multiply-adds of torch's x86-64 build, so that the
+discontinuous choices (which pixel ``nearest`` picks, where a linear tap starts) are
+torch's, not just close, and the linear and bicubic weights are torch's to the bit.
 
 ``jax.image.resize`` is a different function: its ``"nearest"`` is torch's
 ``"nearest-exact"``, it antialiases when downsampling unless told not to, it has no
-``align_corners`` and no torch ``scale_factor`` semantics, and its ``"cubic"`` uses
-Keys' ``a = -0.5`` where torch's bicubic uses ``a = -0.75``.
+``align_corners`` and no torch ``scale_factor`` semantics, its ``"cubic"`` uses Keys'
+``a = -0.5`` where torch's bicubic uses ``a = -0.75``, and its ``"area"`` weighs pixel
+overlaps where torch uses adaptive-pooling bins.
 """
 
 from __future__ import annotations
