@@ -26,7 +26,7 @@ from jax import lax
 
 from jaxconv.conv import _as_array, freeze
 from jaxconv.padding import pad_spatial
-from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, conv_output_shape, resolve_padding, split_batch
+from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, conv_output_shape, resolve_padding, spec_cache, split_batch
 
 __all__ = ["PatchSpec", "fold", "pixel_shuffle", "pixel_unshuffle", "unfold"]
 
@@ -54,7 +54,7 @@ def _window(fn: str, spatial: tuple[int, ...], kernel_size: Any, dilation: Any, 
     return PatchSpec(batched, spatial, ks, ds, pads, ss, blocks)  # type: ignore[arg-type]
 
 
-@functools.lru_cache(maxsize=4096)
+@spec_cache
 def _unfold_spec(fn: str, x_shape: tuple[int, ...], kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> PatchSpec:
     batched = split_batch(fn, len(x_shape), 2)
     if any(s < 1 for s in x_shape[-3:]):
@@ -62,7 +62,7 @@ def _unfold_spec(fn: str, x_shape: tuple[int, ...], kernel_size: Any, dilation: 
     return _window(fn, tuple(x_shape[-2:]), kernel_size, dilation, padding, stride, batched)
 
 
-@functools.lru_cache(maxsize=4096)
+@spec_cache
 def _fold_spec(fn: str, x_shape: tuple[int, ...], output_size: Any, kernel_size: Any, dilation: Any, padding: Any,
                stride: Any) -> PatchSpec:
     if len(x_shape) not in (2, 3):

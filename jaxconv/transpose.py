@@ -15,7 +15,6 @@ one jitted inner function with the spec static.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from jaxconv.shapes import (
     conv_transpose_output_shape,
     conv_transpose_padding,
     resolve_padding,
+    spec_cache,
     split_batch,
 )
 
@@ -71,7 +71,7 @@ def _output_size(fn: str, output_size: Any, n: int) -> tuple[int, ...]:
     return canonicalize(output_size, n, "output_size", fn, min_value=1)
 
 
-@functools.lru_cache(maxsize=4096)
+@spec_cache
 def _spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None,
                  stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any, output_size: Any,
                  n_expected: int | None) -> ConvTransposeSpec:
@@ -86,7 +86,9 @@ def _spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_
     kernel = tuple(w_shape[2:])
     c_in = x_shape[-n - 1]
     spatial = tuple(x_shape[-n:])
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, int):
+        raise arg_error(fn, "groups", "must be an int >= 1", groups, exc=TypeError)
+    if groups < 1:
         raise arg_error(fn, "groups", "must be an int >= 1", groups)
     if w_in % groups:
         raise arg_error(fn, "groups", f"must divide in_channels = weight.shape[0] = {w_in} (weight shape {w_shape})", groups)
@@ -113,6 +115,12 @@ def _spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_
         pads = resolve_padding(padding, out if isinstance(padding, str) else None, kernel, ss, ds, fn=fn, n=n)
         ops = conv_transpose_output_padding(spatial, out, kernel, ss, pads, ds, fn=fn)
     lax_pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi + op) for k, d, (lo, hi), op in zip(kernel, ds, pads, ops))
+    # XLA's CPU conv-operand swapper (jaxlib 0.10) can misread a dim with lhs dilation
+    # s >= 2 and zero padding as a "group" dim, and then aborts the process (CHECK
+    # failure) compiling this conv or its weight gradient (grouped convs too, once XLA
+    # has rewritten them ungrouped), e.g. k=2, s=2, p=1 or k=4, s=2, p=3 on tiny inputs.
+    # One extra high row of padding, cropped after the conv, avoids the pattern.
+    lax_pads = tuple((lo, hi + 1) if s > 1 and lo == hi == 0 else (lo, hi) for (lo, hi), s in zip(lax_pads, ss))
     return ConvTransposeSpec(n, batched, ss, ds, groups, pads, ops, lax_pads, out)
 
 
@@ -145,6 +153,8 @@ def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: 
         x, w, window_strides=(1,) * n, padding=spec.lax_pads, lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
         dimension_numbers=lax.ConvDimensionNumbers(sp, sp, sp), feature_group_count=g, precision=precision,
     )
+    if y.shape[2:] != spec.out_spatial:
+        y = lax.slice(y, (0,) * (n + 2), y.shape[:2] + spec.out_spatial)
     if b is not None:
         y = y + b.reshape((-1,) + (1,) * n)
     return y if spec.batched else y[0]
