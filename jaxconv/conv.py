@@ -7,7 +7,12 @@ function that makes a single ``lax.conv_general_dilated`` call.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +57,8 @@ class ConvSpec:
     lax_pads: tuple[tuple[int, int], ...]  # padding handed to lax (zeros mode)
     channels_last: bool
     out_spatial: tuple[int, ...]
+    # How the convolution is computed, chosen statically from the shapes (see _choose_algorithm).
+    algorithm: str = "direct"
 
     @property
     def dimension_numbers(self) -> lax.ConvDimensionNumbers:
@@ -113,7 +120,8 @@ def _conv_spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...
     else:
         check_pad_limits(fn, padding_mode, pads, spatial)
         mode_pads, lax_pads = pads, ((0, 0),) * n
-    return ConvSpec(n, batched, ss, ds, groups, padding_mode, mode_pads, lax_pads, bool(channels_last), out)
+    algorithm = _choose_algorithm(n, x_shape[0] if batched else 1, c_in, w_out, kernel, groups, mode_pads, lax_pads, out)
+    return ConvSpec(n, batched, ss, ds, groups, padding_mode, mode_pads, lax_pads, bool(channels_last), out, algorithm)
 
 
 def conv_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding, dilation: IntOrSeq,
@@ -129,6 +137,124 @@ def conv_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding
         raise arg_error(fn, "padding", "must be an int, a sequence of ints or pairs, or a string", padding, exc=TypeError) from None
 
 
+# --- algorithms ---------------------------------------------------------------------------
+# XLA:CPU (0.10, convolutions and dots lowered to YNNPACK) has performance cliffs that a
+# static, shape-based choice avoids; each figure below is a single-thread CPU-time median
+# from experiments/benchmark.py-style runs on this project's 2-core AMD EPYC machine.
+# * A convolution whose window has no padding at all runs ~2.7x slower than the same one
+#   with any padding (3x3 64->64 on 58x58 VALID: 48 ms; with one extra padded column
+#   that is then cropped: 18 ms). "direct_hipad" adds `stride` zero columns at the high
+#   end of the last spatial dim and crops the one extra output column.
+# * A 1x1 convolution is a GEMM; as a dot its weight gradient is 2.5x faster than the
+#   convolution XLA derives (1x1 256->1024 @14, fwd+bwd 21 ms vs 40 ms).
+# * With few input channels (LeNet's 1->6 5x5) a convolution is memory-bound and XLA's is
+#   3x slower than im2col (strided slices) + one batched GEMM (fwd+bwd 2.7 ms vs 9.2 ms);
+#   past ~2M patch elements building the patches costs more than it saves.
+# Every algorithm computes the same sums in another order: results agree to float32
+# rounding (tests/test_conv_paths.py checks each against the others and torch).
+
+ALGORITHMS = ("direct", "direct_hipad", "gemm")
+_GEMM_MAX_K = 160  # in_channels * prod(kernel): small channel counts only
+_GEMM_MAX_PATCH_ELEMS = 2 ** 21  # K * N * prod(out): patches up to 8 MiB of float32
+_GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: keep XLA's one op
+_GEMM_BROADCAST_MAX = 2 ** 18  # N * out_channels * K: broadcast the weight, batch the GEMM
+
+
+def _choose_algorithm(n: int, batch: int, c_in: int, c_out: int, kernel: tuple[int, ...], groups: int,
+                      mode_pads: tuple[tuple[int, int], ...], lax_pads: tuple[tuple[int, int], ...],
+                      out: tuple[int, ...]) -> str:
+    """The algorithm for a convolution of these static shapes (pure, deterministic)."""
+    unpadded = not any(lo or hi for lo, hi in lax_pads)
+    k_elems = math.prod(kernel)
+    patch_elems = c_in * k_elems * batch * math.prod(out)
+    if groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
+        if k_elems == 1 and unpadded:
+            return "gemm"
+        if n == 2 and c_in * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
+            return "gemm"
+    if n == 2 and unpadded and k_elems > 1:
+        return "direct_hipad"
+    return "direct"
+
+
+def _direct(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any, pads: Any = None) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, w, window_strides=spec.stride, padding=spec.lax_pads if pads is None else pads, rhs_dilation=spec.dilation,
+        dimension_numbers=spec.dimension_numbers, feature_group_count=spec.groups, precision=precision,
+    )
+
+
+def _direct_hipad(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # `stride` more zeros at the high end of the last spatial dim give exactly one more
+    # output position there, which is cropped; the rest is untouched.
+    pads = (*spec.lax_pads[:-1], (spec.lax_pads[-1][0], spec.lax_pads[-1][1] + spec.stride[-1]))
+    y = _direct(x, w, spec, precision, pads)
+    axis = spec.n if spec.channels_last else spec.n + 1
+    return lax.slice_in_dim(y, 0, spec.out_spatial[-1], axis=axis)
+
+
+def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # im2col: one strided slice of the (padded) input per kernel offset, stacked next to
+    # the channels in the weight's own (C, *kernel) / (*kernel, C) order, then one GEMM.
+    n, cl = spec.n, spec.channels_last
+    sp_axes = range(1, n + 1) if cl else range(2, n + 2)
+    if any(lo or hi for lo, hi in spec.lax_pads):
+        cfg = [(0, 0, 0)] * x.ndim
+        for ax, (lo, hi) in zip(sp_axes, spec.lax_pads):
+            cfg[ax] = (lo, hi, 0)
+        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    kernel = w.shape[:n] if cl else w.shape[2:]
+    taps = []
+    for offs in itertools.product(*(range(k) for k in kernel)):
+        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+        for d, ax in enumerate(sp_axes):
+            start[ax] = offs[d] * spec.dilation[d]
+            limit[ax] = start[ax] + spec.stride[d] * (spec.out_spatial[d] - 1) + 1
+            # stride 1 where one output fits: XLA's SPMD partitioner miscompiles a strided
+            # slice taking one element of a sharded dim (tests/test_sharding.py)
+            strides[ax] = spec.stride[d] if spec.out_spatial[d] > 1 else 1
+        taps.append(lax.slice(x, start, limit, strides))
+    batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
+    if cl:
+        c, c_out = x.shape[-1], w.shape[-1]
+        p = (taps[0] if t == 1 else jnp.stack(taps, axis=-2)).reshape(batch, length, t * c)
+        y = lax.dot_general(p, w.reshape(t * c, c_out), (((2,), (0,)), ((), ())), precision=precision)
+        return y.reshape(batch, *spec.out_spatial, c_out)
+    c, c_out = x.shape[1], w.shape[0]
+    p = (taps[0] if t == 1 else jnp.stack(taps, axis=2)).reshape(batch, c * t, length)
+    w2 = w.reshape(c_out, c * t)
+    if batch * c_out * c * t <= _GEMM_BROADCAST_MAX:
+        # Small weights: a batched GEMM straight into NCHW beats one GEMM and a transpose.
+        y = lax.dot_general(jnp.broadcast_to(w2, (batch, c_out, c * t)), p, (((2,), (1,)), ((0,), (0,))),
+                            precision=precision)
+    else:
+        y = jnp.matmul(w2, p, precision=precision)
+    return y.reshape(batch, c_out, *spec.out_spatial)
+
+
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm}
+_forced_algorithm: str | None = None
+
+
+def _with_algorithm(spec: ConvSpec, algorithm: str) -> ConvSpec:
+    if algorithm == "gemm" and spec.groups != 1:
+        raise ValueError(f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}")
+    return dataclasses.replace(spec, algorithm=algorithm)
+
+
+@contextlib.contextmanager
+def _force_algorithm(algorithm: str | None) -> Iterator[None]:
+    """Testing switch: run every convolution in this block with ``algorithm`` (None: automatic)."""
+    global _forced_algorithm
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown conv algorithm {algorithm!r}; one of {ALGORITHMS}")
+    saved, _forced_algorithm = _forced_algorithm, algorithm
+    try:
+        yield
+    finally:
+        _forced_algorithm = saved
+
+
 def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, precision: Any) -> jax.Array:
     if not spec.batched:
         x = x[None]
@@ -137,10 +263,7 @@ def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, 
             x = jnp.moveaxis(pad_spatial(jnp.moveaxis(x, -1, 1), spec.mode_pads, spec.mode), 1, -1)
         else:
             x = pad_spatial(x, spec.mode_pads, spec.mode)
-    y = lax.conv_general_dilated(
-        x, w, window_strides=spec.stride, padding=spec.lax_pads, rhs_dilation=spec.dilation,
-        dimension_numbers=spec.dimension_numbers, feature_group_count=spec.groups, precision=precision,
-    )
+    y = _ALGORITHMS[spec.algorithm](x, w, spec, precision)
     if b is not None:
         y = y + (b if spec.channels_last else b.reshape((-1,) + (1,) * spec.n))
     return y if spec.batched else y[0]
@@ -170,6 +293,8 @@ def _conv(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: In
     input, weight, bias = _as_array(fn, "input", input), _as_array(fn, "weight", weight), _as_array(fn, "bias", bias)
     spec = conv_spec(fn, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, n)
     _check_dtypes(fn, input, weight, bias)
+    if _forced_algorithm is not None:
+        spec = _with_algorithm(spec, _forced_algorithm)
     return _conv_jit(input, weight, bias, spec, precision)
 
 
