@@ -1,0 +1,770 @@
+"""Benchmark jaxconv side by side with raw ``lax``, PyTorch CPU and Flax.
+
+Every case runs the same computation several ways, in one process, on the
+same inputs:
+
+* ``jaxconv``: the public jaxconv op (jitted, like a user's train step);
+* ``lax``: the raw ``lax``/``jax`` call a user would otherwise write, in the
+  same layout (NCHW);
+* ``torch``: PyTorch CPU on all cores;
+* ``flax``: Flax's pooling functions (NHWC, their own layout) where Flax has the op.
+
+Timings are medians over repeats after warm-up, taken round-robin (one call of
+each implementation per round) so that a load spike on a shared machine hits
+all of them alike. Each jitted implementation is also lowered and compiled
+once on its own to report its compile time and XLA's memory analysis.
+
+Usage::
+
+    python experiments/benchmark.py                # default set, a few minutes
+    python experiments/benchmark.py --quick        # reduced set, < 1 minute
+    python experiments/benchmark.py --json out.json -k conv
+
+Ratios are ``other time / jaxconv time``: above 1 means jaxconv is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from tqdm import tqdm
+
+import jaxconv
+from jaxconv import shapes
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # torch is optional: its column then reads n/a
+    torch = None  # type: ignore[assignment]
+    F = None  # type: ignore[assignment]
+
+try:
+    import flax.linen as flax_linen
+except ImportError:
+    flax_linen = None  # type: ignore[assignment]
+
+IMPLS = ("jaxconv", "lax", "torch", "flax")
+
+
+# --------------------------------------------------------------------------- timing
+
+@dataclass
+class Impl:
+    """One way of running a case: ``call()`` runs it once and blocks until done."""
+
+    call: Callable[[], Any]
+    compile_fn: Callable[..., Any] | None = None  # a jittable function ...
+    compile_args: tuple[Any, ...] = ()  # ... and its arguments, for lower+compile
+    note: str = ""
+
+
+@dataclass
+class Case:
+    name: str
+    group: str  # "conv", "pool", "resize", "train", "eager"
+    build: Callable[[], dict[str, Impl | None]]
+    flops: float | None = None  # per call
+    quick: bool = False
+    eager: bool = False
+    quick_build: Callable[[], dict[str, Impl | None]] | None = None  # smaller inputs for --quick
+    quick_flops: float | None = None
+
+
+@dataclass
+class Result:
+    case: str
+    group: str
+    times: dict[str, float | None] = field(default_factory=dict)  # median seconds
+    compile_s: dict[str, float | None] = field(default_factory=dict)
+    peak_bytes: dict[str, int | None] = field(default_factory=dict)
+    repeats: int = 0
+    flops: float | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _block(v: Any) -> Any:
+    return jax.block_until_ready(v)
+
+
+def _compile_stats(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float | None, int | None]:
+    """Lower and compile a fresh jit of ``fn``; return (seconds, XLA's peak bytes or None)."""
+    try:
+        t0 = time.perf_counter()
+        # A fresh wrapper: JAX caches traces (and so compiles) by function object.
+        compiled = jax.jit(lambda *a: fn(*a)).lower(*args).compile()
+        dt = time.perf_counter() - t0
+    except Exception:  # a failed AOT compile should not sink the whole run
+        return None, None
+    peak = None
+    try:
+        m = compiled.memory_analysis()
+        peak = getattr(m, "peak_memory_in_bytes", 0) or (
+            m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+    except Exception:
+        pass
+    return dt, peak
+
+
+def time_impls(impls: dict[str, Impl], budget_s: float, min_rep: int, max_rep: int) -> tuple[dict[str, float], int]:
+    """Median seconds per implementation, after warm-up, round-robin over repeats."""
+    first: dict[str, float] = {}
+    for name, impl in impls.items():
+        _block(impl.call())  # compiles
+        t0 = time.perf_counter()
+        _block(impl.call())
+        first[name] = time.perf_counter() - t0
+    per_round = sum(first.values())
+    reps = int(min(max_rep, max(min_rep, budget_s / max(per_round, 1e-9))))
+    samples: dict[str, list[float]] = {k: [] for k in impls}
+    for _ in range(reps):
+        for name, impl in impls.items():
+            t0 = time.perf_counter()
+            _block(impl.call())
+            samples[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}, reps
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _rand(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _fb(f: Callable[..., Any], n_diff: int) -> Callable[..., Any]:
+    """(args..., ct) -> (y, grads of the first n_diff args) via one VJP."""
+    def g(*args: Any) -> Any:
+        *xs, ct = args
+        y, vjp = jax.vjp(lambda *d: f(*d, *xs[n_diff:]), *xs[:n_diff])
+        return y, vjp(ct)
+    return g
+
+
+def _jax_impl(f: Callable[..., Any], args: tuple[Any, ...]) -> Impl:
+    jf = jax.jit(f)
+    return Impl(lambda: jf(*args), f, args)
+
+
+def _torch_fwd(f: Callable[..., Any], args: tuple[Any, ...]) -> Impl:
+    def call() -> Any:
+        with torch.no_grad():
+            return f(*args)
+    return Impl(call)
+
+
+def _torch_fb(f: Callable[..., Any], args: tuple[Any, ...], n_diff: int, ct: Any) -> Impl:
+    leaves = [a.detach().clone().requires_grad_(True) for a in args[:n_diff]]
+    rest = args[n_diff:]
+
+    def call() -> Any:
+        for t in leaves:
+            t.grad = None
+        f(*leaves, *rest).backward(ct)
+        return [t.grad for t in leaves]
+    return Impl(call)
+
+
+def _sym(name: str, module: Any = None) -> Any:
+    """A jaxconv symbol that may not exist yet (ops are being written in parallel)."""
+    return getattr(jaxconv if module is None else module, name, None)
+
+
+# --------------------------------------------------------------------------- cases
+
+def conv_case(name: str, n: int, cin: int, hw: int, cout: int, k: int, s: int, p: int, *, bwd: bool,
+              channels_last: bool = False, quick: bool = False, quick_n: int | None = None) -> Case:
+    def build(n: int = n) -> dict[str, Impl | None]:
+        rng = np.random.default_rng(0)
+        x = _rand(rng, (n, cin, hw, hw))
+        w = _rand(rng, (cout, cin, k, k), (cin * k * k) ** -0.5)
+        ho = (hw + 2 * p - k) // s + 1
+        ct = _rand(rng, (n, cout, ho, ho))
+        if channels_last:
+            xj, wj, ctj = x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), ct.transpose(0, 2, 3, 1)
+            dn = ("NHWC", "HWIO", "NHWC")
+        else:
+            xj, wj, ctj, dn = x, w, ct, ("NCHW", "OIHW", "NCHW")
+        xj, wj, ctj = jnp.asarray(xj), jnp.asarray(wj), jnp.asarray(ctj)
+
+        def jc(x: Any, w: Any) -> Any:
+            return jaxconv.conv2d(x, w, None, s, p, channels_last=channels_last)
+
+        def rl(x: Any, w: Any) -> Any:
+            return lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)), dimension_numbers=dn)
+
+        out: dict[str, Impl | None] = {}
+        if bwd:
+            out["jaxconv"] = _jax_impl(_fb(jc, 2), (xj, wj, ctj))
+            out["lax"] = _jax_impl(_fb(rl, 2), (xj, wj, ctj))
+        else:
+            out["jaxconv"] = _jax_impl(jc, (xj, wj))
+            out["lax"] = _jax_impl(rl, (xj, wj))
+        if torch is not None:
+            tx, tw, tct = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(ct)
+            if channels_last:  # torch's own NHWC: channels_last memory format
+                tx, tw = tx.contiguous(memory_format=torch.channels_last), tw.contiguous(memory_format=torch.channels_last)
+                tct = tct.contiguous(memory_format=torch.channels_last)
+
+            def tf(x: Any, w: Any) -> Any:
+                return F.conv2d(x, w, None, s, p)
+            out["torch"] = _torch_fb(tf, (tx, tw), 2, tct) if bwd else _torch_fwd(tf, (tx, tw))
+        return out
+
+    def flops(n: int) -> float:
+        return float(shapes.conv_flops((hw, hw), cin, cout, k, s, p, bias=False, batch=n) * (3 if bwd else 1))
+
+    layout = "NHWC" if channels_last else "NCHW"
+    label = f"conv2d {name} {layout} {'fwd+bwd' if bwd else 'fwd'}"
+    qn = n if quick_n is None else quick_n
+    return Case(label, "conv", build, flops(n), quick=quick, quick_build=lambda: build(qn), quick_flops=flops(qn))
+
+
+def conv_transpose_case(bwd: bool, quick: bool = False) -> Case:
+    # A U-Net up-step: ConvTranspose2d(128, 64, 2, stride=2) on (8, 128, 28, 28) -> (8, 64, 56, 56).
+    n, cin, cout, hw, k, s = 8, 128, 64, 28, 2, 2
+
+    def build() -> dict[str, Impl | None]:
+        rng = np.random.default_rng(1)
+        x = _rand(rng, (n, cin, hw, hw))
+        w = _rand(rng, (cin, cout, k, k), (cin * k * k) ** -0.5)
+        ct = _rand(rng, (n, cout, hw * s, hw * s))
+        xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+        fn = _sym("conv_transpose2d")
+
+        def rl(x: Any, w: Any) -> Any:
+            # The textbook form: dilate the input by the stride, pad by k-1, flip the kernel, swap I/O.
+            wf = jnp.flip(w, (2, 3)).transpose(1, 0, 2, 3)
+            return lax.conv_general_dilated(x, wf, (1, 1), ((k - 1, k - 1),) * 2, lhs_dilation=(s, s),
+                                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+        def jc(x: Any, w: Any) -> Any:
+            return fn(x, w, None, s)
+
+        out: dict[str, Impl | None] = {}
+        wrap = (lambda f: _jax_impl(_fb(f, 2), (xj, wj, ctj))) if bwd else (lambda f: _jax_impl(f, (xj, wj)))
+        out["jaxconv"] = wrap(jc) if fn is not None else None
+        out["lax"] = wrap(rl)
+        if torch is not None:
+            tx, tw, tct = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(ct)
+
+            def tf(x: Any, w: Any) -> Any:
+                return F.conv_transpose2d(x, w, None, s)
+            out["torch"] = _torch_fb(tf, (tx, tw), 2, tct) if bwd else _torch_fwd(tf, (tx, tw))
+        return out
+
+    flops = 2 * n * cin * hw * hw * cout * k * k * (3 if bwd else 1)
+    return Case(f"conv_transpose2d U-Net up 128->64 k2 s2 @28 {'fwd+bwd' if bwd else 'fwd'}", "conv", build, float(flops),
+                quick=quick)
+
+
+def pool_case(kind: str, shape: tuple[int, ...], k: int, s: int, p: int, bwd: bool, quick: bool = False) -> Case:
+    def build(shape: tuple[int, ...] = shape) -> dict[str, Impl | None]:
+        rng = np.random.default_rng(2)
+        x = _rand(rng, shape)
+        n, c, h, _ = shape
+        ho = (h + 2 * p - k) // s + 1
+        ct = _rand(rng, (n, c, ho, ho))
+        xj, ctj = jnp.asarray(x), jnp.asarray(ct)
+        xh, cth = jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(ct.transpose(0, 2, 3, 1))
+        win, strides, pads = (1, 1, k, k), (1, 1, s, s), ((0, 0), (0, 0), (p, p), (p, p))
+        if kind == "max":
+            fn = _sym("max_pool2d")
+
+            def jc(x: Any) -> Any:
+                return fn(x, k, s, p)
+
+            def rl(x: Any) -> Any:
+                return lax.reduce_window(x, -jnp.inf, lax.max, win, strides, pads)
+
+            def fl(x: Any) -> Any:
+                return flax_linen.max_pool(x, (k, k), (s, s), ((p, p), (p, p)))
+
+            def tf(x: Any) -> Any:
+                return F.max_pool2d(x, k, s, p)
+        else:
+            fn = _sym("avg_pool2d")
+
+            def jc(x: Any) -> Any:
+                return fn(x, k, s, p)
+
+            def rl(x: Any) -> Any:  # count_include_pad=True (torch's default): a constant divisor
+                return lax.reduce_window(x, 0.0, lax.add, win, strides, pads) / (k * k)
+
+            def fl(x: Any) -> Any:
+                return flax_linen.avg_pool(x, (k, k), (s, s), ((p, p), (p, p)), count_include_pad=True)
+
+            def tf(x: Any) -> Any:
+                return F.avg_pool2d(x, k, s, p)
+
+        def wrap(f: Callable[..., Any], xa: Any, cta: Any) -> Impl:
+            return _jax_impl(_fb(f, 1), (xa, cta)) if bwd else _jax_impl(f, (xa,))
+        out: dict[str, Impl | None] = {
+            "jaxconv": wrap(jc, xj, ctj) if fn is not None else None,
+            "lax": wrap(rl, xj, ctj),
+            "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
+        }
+        if torch is not None:
+            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+            out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
+        return out
+
+    shp = "x".join(map(str, shape))
+    name = f"{kind}_pool2d k{k} s{s} p{p} ({shp}) {'fwd+bwd' if bwd else 'fwd'}"
+    return Case(name, "pool", build, None, quick=quick, quick_build=lambda: build((1, *shape[1:])))
+
+
+def adaptive_case(bwd: bool, quick: bool = False) -> Case:
+    shape, out_hw = (8, 64, 56, 56), 7
+
+    def build() -> dict[str, Impl | None]:
+        rng = np.random.default_rng(3)
+        x = _rand(rng, shape)
+        ct = _rand(rng, (*shape[:2], out_hw, out_hw))
+        xj, ctj = jnp.asarray(x), jnp.asarray(ct)
+        xh, cth = jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(ct.transpose(0, 2, 3, 1))
+        fn = _sym("adaptive_avg_pool2d")
+        kk = shape[2] // out_hw  # 56 / 7: uniform bins, so raw lax is one reduce_window
+
+        def jc(x: Any) -> Any:
+            return fn(x, out_hw)
+
+        def rl(x: Any) -> Any:
+            return lax.reduce_window(x, 0.0, lax.add, (1, 1, kk, kk), (1, 1, kk, kk), "VALID") / (kk * kk)
+
+        def fl(x: Any) -> Any:
+            return flax_linen.avg_pool(x, (kk, kk), (kk, kk))
+
+        def wrap(f: Callable[..., Any], xa: Any, cta: Any) -> Impl:
+            return _jax_impl(_fb(f, 1), (xa, cta)) if bwd else _jax_impl(f, (xa,))
+        out: dict[str, Impl | None] = {
+            "jaxconv": wrap(jc, xj, ctj) if fn is not None else None,
+            "lax": wrap(rl, xj, ctj),
+            "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
+        }
+        if torch is not None:
+            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+
+            def tf(x: Any) -> Any:
+                return F.adaptive_avg_pool2d(x, out_hw)
+            out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
+        return out
+
+    return Case(f"adaptive_avg_pool2d (8x64x56x56)->7x7 {'fwd+bwd' if bwd else 'fwd'}", "pool", build, None, quick=quick)
+
+
+def interpolate_case(bwd: bool, quick: bool = False) -> Case:
+    shape = (8, 64, 56, 56)
+
+    def build() -> dict[str, Impl | None]:
+        rng = np.random.default_rng(4)
+        x = _rand(rng, shape)
+        out_shape = (*shape[:2], shape[2] * 2, shape[3] * 2)
+        ct = _rand(rng, out_shape)
+        xj, ctj = jnp.asarray(x), jnp.asarray(ct)
+        fn = _sym("interpolate")
+
+        def jc(x: Any) -> Any:
+            return fn(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+        def rl(x: Any) -> Any:
+            # Upsampling, so jax.image.resize's antialiasing is moot and its half-pixel rule is torch's.
+            return jax.image.resize(x, out_shape, "bilinear")
+
+        def wrap(f: Callable[..., Any]) -> Impl:
+            return _jax_impl(_fb(f, 1), (xj, ctj)) if bwd else _jax_impl(f, (xj,))
+        out: dict[str, Impl | None] = {"jaxconv": wrap(jc) if fn is not None else None, "lax": wrap(rl)}
+        if torch is not None:
+            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+
+            def tf(x: Any) -> Any:
+                return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
+        return out
+
+    return Case(f"interpolate bilinear x2 (8x64x56x56) {'fwd+bwd' if bwd else 'fwd'}", "resize", build, None, quick=quick)
+
+
+def _lenet_torch(seed: int = 0) -> Any:
+    torch.manual_seed(seed)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+        nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def _lenet_params_np(seed: int = 0) -> dict[str, np.ndarray]:
+    if torch is not None:
+        return {k: v.detach().numpy().copy() for k, v in _lenet_torch(seed).state_dict().items()}
+    rng = np.random.default_rng(seed)
+    shapes_ = {"0": ((6, 1, 5, 5), 25), "3": ((16, 6, 5, 5), 150), "7": ((120, 400), 400), "9": ((84, 120), 120),
+               "11": ((10, 84), 84)}
+    out = {}
+    for k, (s, fan) in shapes_.items():
+        out[f"{k}.weight"] = rng.uniform(-fan ** -0.5, fan ** -0.5, s).astype(np.float32)
+        out[f"{k}.bias"] = rng.uniform(-fan ** -0.5, fan ** -0.5, s[0]).astype(np.float32)
+    return out
+
+
+def lenet_case(quick: bool = False) -> Case:
+    batch, lr = 64, 0.1
+
+    def build() -> dict[str, Impl | None]:
+        import optax
+
+        rng = np.random.default_rng(5)
+        x = _rand(rng, (batch, 1, 28, 28))
+        y = rng.integers(0, 10, batch).astype(np.int32)
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+        params0 = _lenet_params_np()
+        tx = optax.sgd(lr)
+
+        def xent(logits: Any, labels: Any) -> Any:
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        # raw lax: a hand-written functional LeNet
+        def lax_forward(p: dict[str, Any], x: Any) -> Any:
+            def conv(x: Any, w: Any, b: Any, pad: int) -> Any:
+                y = lax.conv_general_dilated(x, w, (1, 1), ((pad, pad), (pad, pad)), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+                return y + b[:, None, None]
+
+            def pool(x: Any) -> Any:
+                return lax.reduce_window(x, 0.0, lax.add, (1, 1, 2, 2), (1, 1, 2, 2), "VALID") / 4
+
+            h = pool(jax.nn.sigmoid(conv(x, p["0.weight"], p["0.bias"], 2)))
+            h = pool(jax.nn.sigmoid(conv(h, p["3.weight"], p["3.bias"], 0)))
+            h = h.reshape(h.shape[0], -1)
+            h = jax.nn.sigmoid(h @ p["7.weight"].T + p["7.bias"])
+            h = jax.nn.sigmoid(h @ p["9.weight"].T + p["9.bias"])
+            return h @ p["11.weight"].T + p["11.bias"]
+
+        def make_step(forward: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+            def step(p: Any, opt: Any, x: Any, y: Any) -> Any:
+                loss, g = jax.value_and_grad(lambda p: xent(forward(p, x), y))(p)
+                upd, opt = tx.update(g, opt, p)
+                return optax.apply_updates(p, upd), opt, loss
+            return step
+
+        def stateful(step: Callable[..., Any], p: Any) -> Impl:
+            # Carry the state between calls as a real training loop does; buffers are donated.
+            jstep = jax.jit(step, donate_argnums=(0, 1))
+            state = {"p": p, "opt": tx.init(p)}
+            args = (p, tx.init(p), xj, yj)
+
+            def call() -> Any:
+                state["p"], state["opt"], loss = jstep(state["p"], state["opt"], xj, yj)
+                return loss
+            return Impl(call, step, args)
+
+        out: dict[str, Impl | None] = {}
+        plax = {k: jnp.asarray(v) for k, v in params0.items()}
+        out["lax"] = stateful(make_step(lax_forward), plax)
+
+        try:
+            from flax import nnx
+
+            from jaxconv import nn as jnn
+            r = nnx.Rngs(0)
+            model = jnn.Sequential(
+                jnn.Conv2d(1, 6, 5, padding=2, rngs=r), jnn.Sigmoid(), jnn.AvgPool2d(2, 2),
+                jnn.Conv2d(6, 16, 5, rngs=r), jnn.Sigmoid(), jnn.AvgPool2d(2, 2), jnn.Flatten(),
+                jnn.Linear(400, 120, rngs=r), jnn.Sigmoid(), jnn.Linear(120, 84, rngs=r), jnn.Sigmoid(),
+                jnn.Linear(84, 10, rngs=r))
+            jnn.load_torch_state_dict(model, params0)  # the same initial weights as the other columns
+            graphdef, state = nnx.split(model)
+
+            def jc_forward(st: Any, x: Any) -> Any:
+                return nnx.merge(graphdef, st)(x)
+            out["jaxconv"] = stateful(make_step(jc_forward), state)
+        except (ImportError, AttributeError, TypeError, ValueError) as e:
+            out["jaxconv"] = None
+            print(f"  (LeNet jaxconv.nn column unavailable: {type(e).__name__}: {e})", file=sys.stderr)
+
+        if torch is not None:
+            tm = _lenet_torch()
+            opt = torch.optim.SGD(tm.parameters(), lr=lr)
+            tx_, ty_ = torch.from_numpy(x), torch.from_numpy(y).long()
+            loss_fn = torch.nn.CrossEntropyLoss()
+
+            def tcall() -> Any:
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(tm(tx_), ty_)
+                loss.backward()
+                opt.step()
+                return loss
+            out["torch"] = Impl(tcall)
+        return out
+
+    f = (shapes.conv_flops((28, 28), 1, 6, 5, padding=2, batch=batch) + shapes.conv_flops((14, 14), 6, 16, 5, batch=batch)
+         + 2 * batch * (400 * 120 + 120 * 84 + 84 * 10))
+    return Case("LeNet train step (batch 64, SGD)", "train", build, float(3 * f), quick=quick)
+
+
+def eager_case(kind: str, quick: bool = False) -> Case:
+    def build() -> dict[str, Impl | None]:
+        x = jnp.asarray(np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8))
+        out: dict[str, Impl | None] = {}
+        if kind == "conv":
+            w = jnp.ones((1, 1, 3, 3), jnp.float32)
+            out["jaxconv"] = Impl(lambda: jaxconv.conv2d(x, w))
+            out["lax"] = Impl(lambda: lax.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0))))
+            if torch is not None:
+                tx, tw = torch.from_numpy(np.array(x)), torch.ones(1, 1, 3, 3)
+                out["torch"] = _torch_fwd(lambda a, b: F.conv2d(a, b), (tx, tw))
+        else:
+            fn = _sym("max_pool2d")
+            out["jaxconv"] = Impl(lambda: fn(x, 2)) if fn is not None else None
+            out["lax"] = Impl(lambda: lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID"))
+            if torch is not None:
+                tx = torch.from_numpy(np.array(x))
+                out["torch"] = _torch_fwd(lambda a: F.max_pool2d(a, 2), (tx,))
+        return out
+
+    what = "conv2d (1x1x8x8, 3x3)" if kind == "conv" else "max_pool2d (1x1x8x8, k2)"
+    return Case(f"eager {what}", "eager", build, None, quick=quick, eager=True)
+
+
+def all_cases() -> list[Case]:
+    conv_shapes = [
+        # name, N, Cin, HW, Cout, k, s, p, quick batch
+        ("ResNet stem 7x7 s2 3->64 @224", 8, 3, 224, 64, 7, 2, 3, 1),
+        ("3x3 64->64 @56", 8, 64, 56, 64, 3, 1, 1, 1),
+        ("3x3 128->128 @28", 8, 128, 28, 128, 3, 1, 1, 1),
+        ("1x1 256->1024 @14", 8, 256, 14, 1024, 1, 1, 0, 2),
+        ("LeNet 5x5 1->6 @28 b64", 64, 1, 28, 6, 5, 1, 0, 64),
+    ]
+    cases: list[Case] = []
+    for bwd in (False, True):
+        for nm, n, cin, hw, cout, k, s, p, qn in conv_shapes:
+            cases.append(conv_case(nm, n, cin, hw, cout, k, s, p, bwd=bwd, quick=True, quick_n=qn))
+    for bwd in (False, True):
+        for nm, n, cin, hw, cout, k, s, p, _ in conv_shapes[1:3]:
+            cases.append(conv_case(nm, n, cin, hw, cout, k, s, p, bwd=bwd, channels_last=True))
+    cases += [conv_transpose_case(False), conv_transpose_case(True)]
+    for bwd in (False, True):
+        cases.append(pool_case("max", (8, 64, 112, 112), 3, 2, 1, bwd, quick=bwd))
+        cases.append(pool_case("max", (8, 64, 112, 112), 2, 2, 0, bwd))
+        cases.append(pool_case("avg", (8, 64, 112, 112), 3, 2, 1, bwd))
+    cases += [adaptive_case(False), adaptive_case(True), interpolate_case(False), interpolate_case(True)]
+    cases.append(lenet_case(quick=True))
+    cases += [eager_case("conv", quick=True), eager_case("pool")]
+    return cases
+
+
+# --------------------------------------------------------------------------- reporting
+
+def gemm_gflops(n: int, budget_s: float) -> dict[str, float]:
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
+    mm = jax.jit(jnp.matmul)
+    impls = {"jax": Impl(lambda: mm(a, a))}
+    if torch is not None:
+        ta = torch.from_numpy(np.array(a))
+        impls["torch"] = Impl(lambda: ta @ ta)
+    times, _ = time_impls(impls, budget_s, 3, 50)
+    return {k: 2 * n ** 3 / t / 1e9 for k, t in times.items()}
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpu": model, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "jax": jax.__version__, "jax_backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
+        "torch": getattr(torch, "__version__", None), "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "flax": getattr(sys.modules.get("flax"), "__version__", None),
+    }
+
+
+def _fmt_t(t: float | None) -> str:
+    if t is None:
+        return "n/a"
+    return f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a / b
+
+
+def _fmt_r(r: float | None) -> str:
+    return "n/a" if r is None else f"{r:.2f}"
+
+
+def records(results: list[Result], gemm: float) -> list[dict[str, Any]]:
+    out = []
+    for r in results:
+        jt = r.times.get("jaxconv")
+        rec: dict[str, Any] = {
+            "case": r.case, "group": r.group, "repeats": r.repeats, "flops": r.flops,
+            "seconds": r.times, "compile_seconds": r.compile_s, "peak_bytes": r.peak_bytes,
+            "ratio_lax_over_jaxconv": _ratio(r.times.get("lax"), jt),
+            "ratio_torch_over_jaxconv": _ratio(r.times.get("torch"), jt),
+            "ratio_flax_over_jaxconv": _ratio(r.times.get("flax"), jt),
+            "notes": r.notes,
+        }
+        if r.flops:
+            rec["gflops"] = {k: (r.flops / t / 1e9 if t else None) for k, t in r.times.items()}
+            rec["gemm_fraction"] = {k: (v / gemm if v else None) for k, v in rec["gflops"].items()}
+        out.append(rec)
+    return out
+
+
+def table(results: list[Result], gemm: float) -> str:
+    head = ["case", "jaxconv", "lax", "torch", "flax", "lax/jaxconv", "torch/jaxconv", "flax/jaxconv",
+            "jaxconv GFLOP/s", "% GEMM", "compile (jaxconv / lax)", "XLA peak MiB (jaxconv / lax)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        jt = r.times.get("jaxconv")
+        gf = r.flops / jt / 1e9 if r.flops and jt else None
+        comp = " / ".join("n/a" if r.compile_s.get(k) is None else f"{r.compile_s[k]:.2f} s" for k in ("jaxconv", "lax"))
+        mem = " / ".join("n/a" if r.peak_bytes.get(k) is None else f"{r.peak_bytes[k] / 2 ** 20:.1f}" for k in ("jaxconv", "lax"))
+        row = [r.case, *(_fmt_t(r.times.get(k)) for k in IMPLS),
+               *(_fmt_r(_ratio(r.times.get(k), jt)) for k in ("lax", "torch", "flax")),
+               "n/a" if gf is None else f"{gf:.0f}", "n/a" if gf is None else f"{100 * gf / gemm:.0f}%", comp, mem]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def targets(results: list[Result], gemm: float) -> list[str]:
+    """The issue's targets, checked against this run."""
+    by = {r.case: r for r in results}
+    out = []
+
+    def t(case: str, impl: str) -> float | None:
+        return by[case].times.get(impl) if case in by else None
+
+    def line(ok: bool | None, text: str) -> None:
+        out.append(f"- [{'x' if ok else ' '}] {text}" if ok is not None else f"- [?] {text} (not measured)")
+
+    same_algo = [r for r in results if r.group in ("conv", "pool", "resize") and r.times.get("jaxconv") and r.times.get("lax")]
+    if same_algo:
+        worst = max(same_algo, key=lambda r: r.times["jaxconv"] / r.times["lax"])
+        wr = worst.times["jaxconv"] / worst.times["lax"]
+        line(wr <= 1.02, f"jitted jaxconv <= 1.02x raw lax time: worst {wr:.3f}x ({worst.case})")
+    for nm in ("max_pool2d k3 s2 p1 (8x64x112x112) fwd+bwd", "max_pool2d k2 s2 p0 (8x64x112x112) fwd+bwd"):
+        j, lx, tt = t(nm, "jaxconv"), t(nm, "lax"), t(nm, "torch")
+        if j and lx:
+            line(lx / j >= 2.5, f"{nm}: {lx / j:.2f}x faster than raw reduce_window's gradient (target >= 2.5x)")
+        if j and tt:
+            line(tt / j >= 1.0, f"{nm}: {tt / j:.2f}x torch CPU's speed (aim >= 1.0x)")
+    for r in results:
+        if r.group == "conv" and r.case.startswith("conv2d") and "NCHW fwd+bwd" in r.case:
+            j, tt = r.times.get("jaxconv"), r.times.get("torch")
+            if j and tt:
+                line(tt / j >= 0.9, f"{r.case}: {tt / j:.2f}x torch CPU's speed (target >= 0.9x)")
+    for r in results:
+        if r.case.startswith("conv2d 3x3") and r.case.endswith("fwd") and r.flops and r.times.get("jaxconv"):
+            frac = r.flops / r.times["jaxconv"] / 1e9 / gemm
+            line(frac >= 0.8, f"{r.case}: {100 * frac:.0f}% of GEMM GFLOP/s (target >= 80%)")
+    lr = [r for r in results if r.group == "train"]
+    for r in lr:
+        j, tt = r.times.get("jaxconv"), r.times.get("torch")
+        line(None if not (j and tt) else tt / j >= 1.0,
+             f"{r.case}: {'n/a' if not (j and tt) else f'{tt / j:.2f}x'} torch CPU's speed (target >= 1.0x)")
+    for r in results:
+        if r.group == "eager":
+            j, lx = r.times.get("jaxconv"), r.times.get("lax")
+            line(None if not (j and lx) else j / lx <= 1.5,
+                 f"{r.case}: jaxconv/lax eager time {'n/a' if not (j and lx) else f'{j / lx:.2f}x'} (target <= 1.5x)")
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced set with small batches, under a minute (CI smoke test)")
+    ap.add_argument("--json", metavar="FILE", help="write machine info and every record as JSON")
+    ap.add_argument("-k", metavar="SUBSTRING", action="append", default=[], help="only cases whose name contains this (repeatable)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of timed repeats per case (default 2.0, quick 0.2)")
+    ap.add_argument("--no-compile-stats", action="store_true", help="skip the separate lower+compile measurement")
+    args = ap.parse_args(argv)
+
+    budget = args.budget if args.budget is not None else (0.2 if args.quick else 2.0)
+    min_rep, max_rep = (3, 20) if args.quick else (5, 100)
+    cases = [c for c in all_cases() if (c.quick or not args.quick)]
+    if args.k:
+        cases = [c for c in cases if any(s.lower() in c.name.lower() for s in args.k)]
+
+    info = machine()
+    t_start = time.perf_counter()
+    gemm = gemm_gflops(1024 if args.quick else 2048, 0.5 if args.quick else 3.0)
+    print(f"# jaxconv benchmark on {info['cpu']} ({info['cores']} cores), jax {info['jax']} ({info['jax_backend']}), "
+          f"torch {info['torch']} ({info['torch_threads']} threads)")
+    print(f"GEMM float32: jax {gemm['jax']:.0f} GFLOP/s" + (f", torch {gemm['torch']:.0f} GFLOP/s" if "torch" in gemm else ""))
+
+    results: list[Result] = []
+    for case in tqdm(cases, desc="benchmark", unit="case", file=sys.stderr, dynamic_ncols=True):
+        small = args.quick and case.quick_build is not None
+        build = case.quick_build if small else case.build
+        flops = case.quick_flops if small else case.flops
+        label = case.name + " [quick batch]" if small else case.name
+        res = Result(label, case.group, flops=flops)
+        try:
+            built = build()
+        except Exception as e:  # keep going: one broken column must not hide the rest
+            print(f"  {case.name}: build failed: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        impls: dict[str, Impl] = {}
+        for name in IMPLS:
+            impl = built.get(name)
+            if impl is None:
+                continue
+            if impl.compile_fn is not None and not args.no_compile_stats:
+                res.compile_s[name], res.peak_bytes[name] = _compile_stats(impl.compile_fn, impl.compile_args)
+            try:
+                _block(impl.call())
+                impls[name] = impl
+            except Exception as e:
+                res.notes[name] = f"{type(e).__name__}: {e}"[:300]
+                print(f"  {case.name} [{name}] failed: {res.notes[name]}", file=sys.stderr)
+        if case.eager:
+            times, reps = time_impls(impls, budget, 200 if not args.quick else 50, 2000)
+        else:
+            times, reps = time_impls(impls, budget, min_rep, max_rep)
+        res.repeats = reps
+        for name in IMPLS:
+            res.times[name] = times.get(name)
+        results.append(res)
+
+    elapsed = time.perf_counter() - t_start
+    print()
+    print(table(results, gemm["jax"]))
+    print()
+    print("Ratios are other / jaxconv time (> 1: jaxconv faster). fwd+bwd = one VJP (output and gradients of input and weight);")
+    print(f"GFLOP/s counts a multiply-add as 2; % GEMM is of jax's {gemm['jax']:.0f} GFLOP/s float32 matmul.")
+    print()
+    print("Targets (issue 8):")
+    for line in targets(results, gemm["jax"]):
+        print(line)
+    print(f"\n{len(results)} cases in {elapsed:.0f} s")
+    if args.json:
+        payload = {"machine": info, "quick": args.quick, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                   "gemm_gflops": gemm, "elapsed_seconds": elapsed, "records": records(results, gemm["jax"])}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Convolution algorithms (jaxconv.conv): every path agrees with the others and with torch.
+
+``jaxconv.conv`` picks an algorithm per call from the static shapes ("direct": one lax
+convolution; "direct_hipad": the same with `stride` extra zero columns, cropped, to stay
+off XLA:CPU's slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM). Each is forced
+here through the private ``_force_algorithm`` switch and checked, values and gradients.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxconv
+
+C = importlib.import_module("jaxconv.conv")  # the module (jaxconv.conv is the function)
+
+ALGORITHMS = C.ALGORITHMS
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+
+
+def random_config(rng: random.Random) -> dict:
+    """A small random convolution: n-d, groups, stride, dilation, per-side padding, every mode, both layouts."""
+    while True:
+        n = rng.choice([1, 2, 2, 2, 3])
+        groups = rng.choice([1, 1, 1, 2])
+        cin, cout = groups * rng.randint(1, 3), groups * rng.randint(1, 3)
+        spatial = tuple(rng.randint(1, {1: 12, 2: 8, 3: 5}[n]) for _ in range(n))
+        k = tuple(rng.randint(1, 3 if n == 3 else 4) for _ in range(n))
+        s = tuple(rng.randint(1, 3) for _ in range(n))
+        d = tuple(rng.randint(1, 2) for _ in range(n))
+        mode = rng.choice(["zeros", "zeros", "zeros", "reflect", "replicate", "circular"])
+        pads = tuple((rng.randint(0, 2), rng.randint(0, 2)) for _ in range(n))
+        if mode == "reflect" and any(max(p) >= sz for p, sz in zip(pads, spatial)):
+            continue
+        if mode == "circular" and any(max(p) > sz for p, sz in zip(pads, spatial)):
+            continue
+        if any(sz + lo + hi < dd * (kk - 1) + 1 for sz, (lo, hi), kk, dd in zip(spatial, pads, k, d)):
+            continue
+        return dict(n=n, groups=groups, cin=cin, cout=cout, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
+                    batch=rng.randint(1, 3), bias=rng.random() < 0.5, channels_last=rng.random() < 0.3)
+
+
+def make_arrays(cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((cfg["batch"], cfg["cin"], *cfg["spatial"])).astype(np.float32)
+    w = r.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["k"])).astype(np.float32)
+    b = r.standard_normal(cfg["cout"]).astype(np.float32) if cfg["bias"] else None
+    return x, w, b, r
+
+
+def torch_conv(cfg: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct_seed: np.random.Generator):
+    """(y, ct, dx, dw, db) from torch: pad in the mode with F.pad, then an unpadded conv."""
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    flat = [v for lo_hi in reversed(cfg["pads"]) for v in lo_hi]  # F.pad: last dim first
+    xp = F.pad(tx, flat, mode=TORCH_MODE[cfg["mode"]])
+    y = TORCH_CONV[cfg["n"]](xp, tw, tb, cfg["s"], 0, cfg["d"], cfg["groups"])
+    ct = torch.tensor(ct_seed.standard_normal(tuple(y.shape)).astype(np.float32))
+    y.backward(ct)
+    return (y.detach().numpy(), ct.numpy(), tx.grad.numpy(), tw.grad.numpy(), None if tb is None else tb.grad.numpy())
+
+
+def jax_conv(cfg: dict, algorithm: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct: np.ndarray):
+    """(y, dx, dw, db) from jaxconv with ``algorithm`` forced (one jitted VJP), in torch's layouts."""
+    n, cl = cfg["n"], cfg["channels_last"]
+    xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+    if cl:
+        xj, ctj = jnp.moveaxis(xj, 1, -1), jnp.moveaxis(ctj, 1, -1)
+        wj = jnp.transpose(wj, (*range(2, n + 2), 1, 0))
+    bj = None if b is None else jnp.asarray(b)
+
+    def f(x, w, b):
+        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["groups"], padding_mode=cfg["mode"],
+                            channels_last=cl)
+
+    def fwd_bwd(x, w, b, ct):
+        y, vjp = jax.vjp(f, x, w, b)
+        return (y, *vjp(ct))
+
+    with C._force_algorithm(algorithm):  # the switch is read while tracing
+        y, dx, dw, db = jax.jit(fwd_bwd)(xj, wj, bj, ctj)
+    if cl:
+        y, dx = jnp.moveaxis(y, -1, 1), jnp.moveaxis(dx, -1, 1)
+        dw = jnp.transpose(dw, (n + 1, n, *range(n)))
+    return tuple(None if v is None else np.asarray(v) for v in (y, dx, dw, db))
+
+
+def close(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    scale = max(1.0, float(np.abs(b).max(initial=0.0)))
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_path_matches_torch_and_the_others(seed):
+    """oracle: torch CPU (values, input/weight/bias gradients); and each path against the direct lax path.
+
+    6 random configurations per seed (n-d, groups, stride, dilation, per-side padding in
+    every mode, bias, both layouts), each run with every algorithm that applies.
+    """
+    rng = random.Random(seed)
+    for _ in range(6):
+        cfg = random_config(rng)
+        x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
+        ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+        algorithms = [a for a in ALGORITHMS if a != "gemm" or cfg["groups"] == 1]
+        results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
+        for a, got in results.items():
+            for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), results["direct"]):
+                if t is None:
+                    assert g is None
+                    continue
+                assert g.shape == t.shape, (a, name, cfg)
+                close(g, t, f"{a} {name} vs torch, {cfg}")
+                close(g, dref, f"{a} {name} vs direct, {cfg}")
+
+
+@pytest.mark.parametrize("algorithm", ["direct_hipad", "gemm"])
+def test_unbatched_and_strided_padded(algorithm):
+    """oracle: torch CPU; unbatched input, stride 2 with padding (explicitly padded in the spec), dilation 2."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    with C._force_algorithm(algorithm):
+        y = jaxconv.conv2d(jnp.asarray(x), jnp.asarray(w), None, 2, 1, (2, 1))
+    ref = F.conv2d(torch.tensor(x), torch.tensor(w), None, 2, 1, (2, 1)).numpy()
+    close(np.asarray(y), ref, algorithm)
+
+
+SHAPE_TABLE = [
+    # (x shape, w shape, stride, padding, groups) -> algorithm; the benchmark's cases first
+    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), "direct_hipad"),  # ResNet stem: strided+padded is padded explicitly
+    (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), "direct"),  # padded window: XLA's fast path already
+    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), "direct"),
+    (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), "gemm"),  # 1x1: a GEMM
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), "gemm"),  # LeNet conv1: few channels
+    (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), "gemm"),  # LeNet conv2
+    (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), "gemm"),  # strided 1x1 shortcut
+    (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), "direct_hipad"),  # VALID 3x3, many channels
+    (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), "direct_hipad"),  # depthwise VALID: no gemm for groups
+    (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), "direct"),
+    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), "direct"),  # K = 144 but 4.7M patch elements: too big
+    (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), "direct_hipad"),  # tiny: no gemm, all dispatch
+    (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), "direct"),  # tiny 1x1
+    (((16, 8, 200), (16, 8, 1), 1, 0, 1), "gemm"),  # 1-d 1x1
+    (((4, 8, 100), (16, 8, 3), 1, 0, 1), "direct"),  # 1-d: measured only in 2-d, so left to XLA
+]
+
+
+@pytest.mark.parametrize("args, expected", SHAPE_TABLE)
+def test_automatic_choice_is_static_by_shape(args, expected):
+    """oracle: the measured rule (see jaxconv/conv.py): the choice is a pure function of the static shapes."""
+    xs, ws, s, p, g = args
+    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
+    fn = f"conv{len(ws) - 2}d"
+    spec = C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None)
+    assert spec.algorithm == expected
+    assert C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None) is spec  # cached, so the same every call
+
+
+def test_paths_are_deterministic_and_hlo_is_what_the_spec_says():
+    """oracle: bitwise equality of repeated calls; the lowered program's ops."""
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((16, 1, 28, 28)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((6, 1, 5, 5)), jnp.float32)
+    y1, y2 = jaxconv.conv2d(x, w), jaxconv.conv2d(x, w)
+    assert np.array_equal(np.asarray(y1), np.asarray(y2))
+
+    def ops(algorithm: str) -> str:
+        with C._force_algorithm(algorithm):
+            return jax.jit(lambda x, w: jaxconv.conv2d(x, w)).lower(x, w).as_text()
+    assert "convolution" not in ops("gemm") and "dot_general" in ops("gemm")
+    assert ops("direct").count("stablehlo.convolution") == 1
+    hipad = ops("direct_hipad")
+    assert hipad.count("stablehlo.convolution") == 1 and "stablehlo.slice" in hipad
+    assert "pad = [[0, 0], [0, 1]]" in hipad or "[0, 1]]" in hipad  # the extra high-side column
+
+
+def test_gemm_path_dtypes_precision_vmap_and_grad_under_jit():
+    """oracle: the direct lax path (bfloat16 within its rounding; precision=HIGHEST; vmap; jit of grad)."""
+    r = np.random.default_rng(3)
+    x = jnp.asarray(r.standard_normal((4, 2, 12, 12)), jnp.float32)
+    w = jnp.asarray(r.standard_normal((5, 2, 3, 3)), jnp.float32)
+
+    def run(algorithm: str, f):
+        with C._force_algorithm(algorithm):
+            return f()
+    for dt, tol in ((jnp.bfloat16, 5e-2), (jnp.float16, 5e-3)):
+        xd, wd = x.astype(dt), w.astype(dt)
+        a = run("gemm", lambda xd=xd, wd=wd: jaxconv.conv2d(xd, wd, padding=1))
+        b = run("direct", lambda xd=xd, wd=wd: jaxconv.conv2d(xd, wd, padding=1))
+        assert a.dtype == dt
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol * 10)
+    hi = run("gemm", lambda: jaxconv.conv2d(x, w, padding=1, precision=jax.lax.Precision.HIGHEST))
+    close(np.asarray(hi), np.asarray(run("direct", lambda: jaxconv.conv2d(x, w, padding=1))), "precision")
+
+    def vm(algorithm: str):
+        return run(algorithm, lambda: jax.vmap(lambda xi: jaxconv.conv2d(xi, w, stride=2))(x))
+    close(np.asarray(vm("gemm")), np.asarray(vm("direct")), "vmap")
+
+    def grads(algorithm: str):
+        loss = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.tanh(jaxconv.conv2d(x, w, padding="same"))), argnums=(0, 1)))
+        return run(algorithm, lambda: loss(x, w))
+    for a, b in zip(grads("gemm"), grads("direct")):
+        close(np.asarray(a), np.asarray(b), "jit grad")
+    for a, b in zip(grads("direct_hipad"), grads("direct")):
+        close(np.asarray(a), np.asarray(b), "jit grad hipad")
+
+
+def test_force_switch():
+    """oracle: the switch's contract (restores the automatic choice; rejects what a path cannot do)."""
+    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
+    with pytest.raises(ValueError, match="unknown conv algorithm"), C._force_algorithm("winograd"):
+        pass
+    with pytest.raises(ValueError, match="'gemm' needs groups == 1"), C._force_algorithm("gemm"):
+        jaxconv.conv2d(x, w, groups=2)
+    assert C._forced_algorithm is None
+    with C._force_algorithm("direct_hipad"):
+        with C._force_algorithm(None):
+            assert C._forced_algorithm is None
+        assert C._forced_algorithm == "direct_hipad"
+    assert C._forced_algorithm is None
