@@ -66,12 +66,17 @@ IMPLS = ("jaxconv", "lax", "torch", "flax")
 
 @dataclass
 class Impl:
-    """One way of running a case: ``call()`` runs it once and blocks until done."""
+    """One way of running a case.
 
-    call: Callable[[], Any]
-    compile_fn: Callable[..., Any] | None = None  # a jittable function ...
-    compile_args: tuple[Any, ...] = ()  # ... and its arguments, for lower+compile
-    note: str = ""
+    Either ``call()`` runs it once (torch, eager JAX), or ``jitted`` (a ``jax.jit``
+    object) is compiled ahead of time on ``args`` (timed: the compile time column) and
+    ``run(executable)`` runs it once (default: ``executable(*args)``).
+    """
+
+    call: Callable[[], Any] | None = None
+    jitted: Any = None
+    args: tuple[Any, ...] = ()
+    run: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -102,41 +107,51 @@ def _block(v: Any) -> Any:
     return jax.block_until_ready(v)
 
 
-def _compile_stats(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float | None, int | None]:
-    """Lower and compile a fresh jit of ``fn``; return (seconds, XLA's peak bytes or None)."""
-    try:
-        t0 = time.perf_counter()
-        # A fresh wrapper: JAX caches traces (and so compiles) by function object.
-        compiled = jax.jit(lambda *a: fn(*a)).lower(*args).compile()
-        dt = time.perf_counter() - t0
-    except Exception:  # a failed AOT compile should not sink the whole run
-        return None, None
+def compile_impl(impl: Impl) -> tuple[Callable[[], Any], float, int | None]:
+    """AOT-compile a jitted implementation: (a one-call thunk, compile seconds, XLA's peak bytes or None)."""
+    t0 = time.perf_counter()
+    exe = impl.jitted.lower(*impl.args).compile()  # trace + lower + XLA compile
+    dt = time.perf_counter() - t0
     peak = None
     try:
-        m = compiled.memory_analysis()
+        m = exe.memory_analysis()
         peak = getattr(m, "peak_memory_in_bytes", 0) or (
             m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
-    except Exception:
+    except Exception:  # not every backend reports it
         pass
-    return dt, peak
+    run, args = impl.run, impl.args
+    return ((lambda: run(exe)) if run is not None else (lambda: exe(*args))), dt, peak
 
 
-def time_impls(impls: dict[str, Impl], budget_s: float, min_rep: int, max_rep: int) -> tuple[dict[str, float], int]:
-    """Median seconds per implementation, after warm-up, round-robin over repeats."""
+def time_impls(calls: dict[str, Callable[[], Any]], budget_s: float, min_rep: int, max_rep: int
+               ) -> tuple[dict[str, float], int]:
+    """Median seconds per implementation after warm-up.
+
+    JAX implementations are timed round-robin (one call of each per round, so a load
+    spike hits them alike); torch is timed in its own block afterwards, because its
+    OpenMP workers keep spinning for a while after each call and would slow down
+    whatever JAX call came next.
+    """
     first: dict[str, float] = {}
-    for name, impl in impls.items():
-        _block(impl.call())  # compiles
+    for name, call in calls.items():
+        _block(call())
         t0 = time.perf_counter()
-        _block(impl.call())
+        _block(call())
         first[name] = time.perf_counter() - t0
-    per_round = sum(first.values())
-    reps = int(min(max_rep, max(min_rep, budget_s / max(per_round, 1e-9))))
-    samples: dict[str, list[float]] = {k: [] for k in impls}
-    for _ in range(reps):
-        for name, impl in impls.items():
-            t0 = time.perf_counter()
-            _block(impl.call())
-            samples[name].append(time.perf_counter() - t0)
+    reps = int(min(max_rep, max(min_rep, budget_s / max(sum(first.values()), 1e-9))))
+    samples: dict[str, list[float]] = {k: [] for k in calls}
+    groups = [[k for k in calls if k != "torch"], [k for k in calls if k == "torch"]]
+    for group in groups:
+        if not group:
+            continue
+        time.sleep(0.05)  # let the other framework's worker threads go idle
+        for name in group:
+            _block(calls[name]())
+        for _ in range(reps):
+            for name in group:
+                t0 = time.perf_counter()
+                _block(calls[name]())
+                samples[name].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in samples.items()}, reps
 
 
@@ -156,8 +171,7 @@ def _fb(f: Callable[..., Any], n_diff: int) -> Callable[..., Any]:
 
 
 def _jax_impl(f: Callable[..., Any], args: tuple[Any, ...]) -> Impl:
-    jf = jax.jit(f)
-    return Impl(lambda: jf(*args), f, args)
+    return Impl(jitted=jax.jit(f), args=args)
 
 
 def _torch_fwd(f: Callable[..., Any], args: tuple[Any, ...]) -> Impl:
@@ -462,14 +476,12 @@ def lenet_case(quick: bool = False) -> Case:
 
         def stateful(step: Callable[..., Any], p: Any) -> Impl:
             # Carry the state between calls as a real training loop does; buffers are donated.
-            jstep = jax.jit(step, donate_argnums=(0, 1))
             state = {"p": p, "opt": tx.init(p)}
-            args = (p, tx.init(p), xj, yj)
 
-            def call() -> Any:
-                state["p"], state["opt"], loss = jstep(state["p"], state["opt"], xj, yj)
+            def run(exe: Any) -> Any:
+                state["p"], state["opt"], loss = exe(state["p"], state["opt"], xj, yj)
                 return loss
-            return Impl(call, step, args)
+            return Impl(jitted=jax.jit(step, donate_argnums=(0, 1)), args=(p, state["opt"], xj, yj), run=run)
 
         out: dict[str, Impl | None] = {}
         plax = {k: jnp.asarray(v) for k, v in params0.items()}
@@ -542,16 +554,17 @@ def eager_case(kind: str, quick: bool = False) -> Case:
 def all_cases() -> list[Case]:
     conv_shapes = [
         # name, N, Cin, HW, Cout, k, s, p, quick batch
-        ("ResNet stem 7x7 s2 3->64 @224", 8, 3, 224, 64, 7, 2, 3, 1),
+        # name, N, Cin, HW, Cout, k, s, p, batch under --quick (None: not in --quick)
+        ("ResNet stem 7x7 s2 3->64 @224", 8, 3, 224, 64, 7, 2, 3, None),
         ("3x3 64->64 @56", 8, 64, 56, 64, 3, 1, 1, 1),
-        ("3x3 128->128 @28", 8, 128, 28, 128, 3, 1, 1, 1),
-        ("1x1 256->1024 @14", 8, 256, 14, 1024, 1, 1, 0, 2),
-        ("LeNet 5x5 1->6 @28 b64", 64, 1, 28, 6, 5, 1, 0, 64),
+        ("3x3 128->128 @28", 8, 128, 28, 128, 3, 1, 1, None),
+        ("1x1 256->1024 @14", 8, 256, 14, 1024, 1, 1, 0, 1),
+        ("LeNet 5x5 1->6 @28 b64", 64, 1, 28, 6, 5, 1, 0, 16),
     ]
     cases: list[Case] = []
     for bwd in (False, True):
         for nm, n, cin, hw, cout, k, s, p, qn in conv_shapes:
-            cases.append(conv_case(nm, n, cin, hw, cout, k, s, p, bwd=bwd, quick=True, quick_n=qn))
+            cases.append(conv_case(nm, n, cin, hw, cout, k, s, p, bwd=bwd, quick=bwd and qn is not None, quick_n=qn))
     for bwd in (False, True):
         for nm, n, cin, hw, cout, k, s, p, _ in conv_shapes[1:3]:
             cases.append(conv_case(nm, n, cin, hw, cout, k, s, p, bwd=bwd, channels_last=True))
@@ -571,11 +584,11 @@ def all_cases() -> list[Case]:
 def gemm_gflops(n: int, budget_s: float) -> dict[str, float]:
     a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
     mm = jax.jit(jnp.matmul)
-    impls = {"jax": Impl(lambda: mm(a, a))}
+    calls: dict[str, Callable[[], Any]] = {"jax": lambda: mm(a, a)}
     if torch is not None:
         ta = torch.from_numpy(np.array(a))
-        impls["torch"] = Impl(lambda: ta @ ta)
-    times, _ = time_impls(impls, budget_s, 3, 50)
+        calls["torch"] = lambda: ta @ ta
+    times, _ = time_impls(calls, budget_s, 3, 50)
     return {k: 2 * n ** 3 / t / 1e9 for k, t in times.items()}
 
 
@@ -697,18 +710,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write machine info and every record as JSON")
     ap.add_argument("-k", metavar="SUBSTRING", action="append", default=[], help="only cases whose name contains this (repeatable)")
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed repeats per case (default 2.0, quick 0.2)")
-    ap.add_argument("--no-compile-stats", action="store_true", help="skip the separate lower+compile measurement")
     args = ap.parse_args(argv)
 
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 2.0)
-    min_rep, max_rep = (3, 20) if args.quick else (5, 100)
+    min_rep, max_rep = (3, 10) if args.quick else (5, 100)
     cases = [c for c in all_cases() if (c.quick or not args.quick)]
     if args.k:
         cases = [c for c in cases if any(s.lower() in c.name.lower() for s in args.k)]
 
     info = machine()
     t_start = time.perf_counter()
-    gemm = gemm_gflops(1024 if args.quick else 2048, 0.5 if args.quick else 3.0)
+    gemm = gemm_gflops(1024 if args.quick else 2048, 0.3 if args.quick else 3.0)
     print(f"# jaxconv benchmark on {info['cpu']} ({info['cores']} cores), jax {info['jax']} ({info['jax_backend']}), "
           f"torch {info['torch']} ({info['torch_threads']} threads)")
     print(f"GEMM float32: jax {gemm['jax']:.0f} GFLOP/s" + (f", torch {gemm['torch']:.0f} GFLOP/s" if "torch" in gemm else ""))
@@ -725,23 +737,25 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # keep going: one broken column must not hide the rest
             print(f"  {case.name}: build failed: {type(e).__name__}: {e}", file=sys.stderr)
             continue
-        impls: dict[str, Impl] = {}
+        calls: dict[str, Callable[[], Any]] = {}
         for name in IMPLS:
             impl = built.get(name)
             if impl is None:
                 continue
-            if impl.compile_fn is not None and not args.no_compile_stats:
-                res.compile_s[name], res.peak_bytes[name] = _compile_stats(impl.compile_fn, impl.compile_args)
             try:
-                _block(impl.call())
-                impls[name] = impl
-            except Exception as e:
+                if impl.jitted is not None:
+                    call, res.compile_s[name], res.peak_bytes[name] = compile_impl(impl)
+                else:
+                    call = impl.call  # type: ignore[assignment]
+                _block(call())
+                calls[name] = call
+            except Exception as e:  # e.g. an op that is not there yet: its column reads n/a
                 res.notes[name] = f"{type(e).__name__}: {e}"[:300]
                 print(f"  {case.name} [{name}] failed: {res.notes[name]}", file=sys.stderr)
         if case.eager:
-            times, reps = time_impls(impls, budget, 200 if not args.quick else 50, 2000)
+            times, reps = time_impls(calls, budget, 50 if args.quick else 200, 2000)
         else:
-            times, reps = time_impls(impls, budget, min_rep, max_rep)
+            times, reps = time_impls(calls, budget, min_rep, max_rep)
         res.repeats = reps
         for name in IMPLS:
             res.times[name] = times.get(name)
