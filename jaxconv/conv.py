@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxconv.padding import check_pad_limits, pad_spatial
 from jaxconv.shapes import (
@@ -28,6 +29,7 @@ from jaxconv.shapes import (
     canonicalize,
     conv_output_shape,
     resolve_padding,
+    spec_cache,
     split_batch,
 )
 
@@ -57,8 +59,14 @@ class ConvSpec:
     lax_pads: tuple[tuple[int, int], ...]  # padding handed to lax (zeros mode)
     channels_last: bool
     out_spatial: tuple[int, ...]
-    # How the convolution is computed, chosen statically from the shapes (see _choose_algorithm).
-    algorithm: str = "direct"
+    # How the forward pass, the input gradient and the weight gradient are computed,
+    # chosen statically from the shapes (see _choose_algorithms).
+    algorithms: tuple[str, str, str] = ("direct", "direct", "direct")
+
+    @property
+    def algorithm(self) -> str:
+        """The forward pass's algorithm."""
+        return self.algorithms[0]
 
     @property
     def dimension_numbers(self) -> lax.ConvDimensionNumbers:
@@ -70,7 +78,7 @@ class ConvSpec:
         return lax.ConvDimensionNumbers((0, 1, *sp), (0, 1, *sp), (0, 1, *sp))
 
 
-@functools.lru_cache(maxsize=4096)
+@spec_cache
 def _conv_spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None,
                       stride: Any, padding: Any, dilation: Any, groups: Any, padding_mode: Any,
                       channels_last: bool, n_expected: int | None) -> ConvSpec:
@@ -91,7 +99,9 @@ def _conv_spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...
         w_out, w_in = w_shape[0], w_shape[1]
         c_in = x_shape[-n - 1]
         spatial = tuple(x_shape[-n:])
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, int):
+        raise arg_error(fn, "groups", "must be an int >= 1", groups, exc=TypeError)
+    if groups < 1:
         raise arg_error(fn, "groups", "must be an int >= 1", groups)
     if w_out % groups:
         raise arg_error(fn, "groups", f"must divide out_channels={w_out} (weight shape {w_shape})", groups)
@@ -120,8 +130,8 @@ def _conv_spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...
     else:
         check_pad_limits(fn, padding_mode, pads, spatial)
         mode_pads, lax_pads = pads, ((0, 0),) * n
-    algorithm = _choose_algorithm(n, x_shape[0] if batched else 1, c_in, w_out, kernel, groups, mode_pads, lax_pads, out)
-    return ConvSpec(n, batched, ss, ds, groups, padding_mode, mode_pads, lax_pads, bool(channels_last), out, algorithm)
+    algorithms = _choose_algorithms(n, x_shape[0] if batched else 1, c_in, kernel, groups, lax_pads, out)
+    return ConvSpec(n, batched, ss, ds, groups, padding_mode, mode_pads, lax_pads, bool(channels_last), out, algorithms)
 
 
 def conv_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding, dilation: IntOrSeq,
@@ -139,17 +149,20 @@ def conv_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding
 
 # --- algorithms ---------------------------------------------------------------------------
 # XLA:CPU (0.10, convolutions and dots lowered to YNNPACK) has performance cliffs that a
-# static, shape-based choice avoids; each figure below is a single-thread CPU-time median
-# from experiments/benchmark.py-style runs on this project's 2-core AMD EPYC machine.
-# * A convolution whose window has no padding at all runs ~2.7x slower than the same one
-#   with any padding (3x3 64->64 on 58x58 VALID: 48 ms; with one extra padded column
-#   that is then cropped: 18 ms). "direct_hipad" adds `stride` zero columns at the high
-#   end of the last spatial dim and crops the one extra output column.
-# * A 1x1 convolution is a GEMM; as a dot its weight gradient is 2.5x faster than the
-#   convolution XLA derives (1x1 256->1024 @14, fwd+bwd 21 ms vs 40 ms).
-# * With few input channels (LeNet's 1->6 5x5) a convolution is memory-bound and XLA's is
-#   3x slower than im2col (strided slices) + one batched GEMM (fwd+bwd 2.7 ms vs 9.2 ms);
-#   past ~2M patch elements building the patches costs more than it saves.
+# static, shape-based choice avoids. Figures: single-thread CPU-time medians on this
+# project's 2-core AMD EPYC machine (forward / input gradient / weight gradient, ms).
+# * A convolution whose window has no padding at all is ~2.5x slower than the same one
+#   with any padding (3x3 64->64, 58x58 VALID, batch 8: 62 / 28 / 59 as given to XLA;
+#   24 / 27 / 22 with `stride` extra zero columns whose output column is cropped:
+#   "direct_hipad"). The explicitly padded strided convs (the ResNet stem) are unpadded
+#   windows too: stem forward 76 -> 33.
+# * A 1x1 convolution is a GEMM ("gemm"): 1x1 256->1024 @14: 13 / 14 / 23 -> 11 / 11 / 10.
+# * With few input channels (LeNet's 1->6 5x5, batch 64) XLA's convolutions are slow,
+#   the input gradient most (a one-channel output): 3.1 / 8.1 / 1.3; im2col (one strided
+#   slice per kernel offset) + a batched GEMM, whose transpose is a col2im of shifted
+#   adds: 1.1 / 1.1 / 1.8. Its weight gradient loses to XLA's own, so the three parts
+#   are chosen separately (a custom JVP whose tangent uses the gradient algorithms).
+#   Past ~2M patch elements building the patches costs more than the GEMM saves.
 # Every algorithm computes the same sums in another order: results agree to float32
 # rounding (tests/test_conv_paths.py checks each against the others and torch).
 
@@ -160,21 +173,19 @@ _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: kee
 _GEMM_BROADCAST_MAX = 2 ** 18  # N * out_channels * K: broadcast the weight, batch the GEMM
 
 
-def _choose_algorithm(n: int, batch: int, c_in: int, c_out: int, kernel: tuple[int, ...], groups: int,
-                      mode_pads: tuple[tuple[int, int], ...], lax_pads: tuple[tuple[int, int], ...],
-                      out: tuple[int, ...]) -> str:
-    """The algorithm for a convolution of these static shapes (pure, deterministic)."""
+def _choose_algorithms(n: int, batch: int, c_in: int, kernel: tuple[int, ...], groups: int,
+                       lax_pads: tuple[tuple[int, int], ...], out: tuple[int, ...]) -> tuple[str, str, str]:
+    """(forward, input-gradient, weight-gradient) algorithms for these static shapes (pure, deterministic)."""
     unpadded = not any(lo or hi for lo, hi in lax_pads)
     k_elems = math.prod(kernel)
     patch_elems = c_in * k_elems * batch * math.prod(out)
+    xla = "direct_hipad" if n == 2 and unpadded and k_elems > 1 else "direct"
     if groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
         if k_elems == 1 and unpadded:
-            return "gemm"
+            return ("gemm", "gemm", "gemm")
         if n == 2 and c_in * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
-            return "gemm"
-    if n == 2 and unpadded and k_elems > 1:
-        return "direct_hipad"
-    return "direct"
+            return ("gemm", "gemm", xla)
+    return (xla, xla, xla)
 
 
 def _direct(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any, pads: Any = None) -> jax.Array:
@@ -233,22 +244,59 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
 
 
 _ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm}
-_forced_algorithm: str | None = None
 
 
-def _with_algorithm(spec: ConvSpec, algorithm: str) -> ConvSpec:
-    if algorithm == "gemm" and spec.groups != 1:
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _mixed(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    return _ALGORITHMS[spec.algorithms[0]](x, w, spec, precision)
+
+
+@functools.partial(_mixed.defjvp, symbolic_zeros=True)
+def _mixed_jvp(spec: ConvSpec, precision: Any, primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
+    # The convolution is bilinear, so its tangent is conv(dx, w) + conv(x, dw); computing
+    # each term with its own algorithm makes reverse mode transpose exactly those: the
+    # input gradient is the transpose of the first term, the weight gradient of the second.
+    x, w = primals
+    xd, wd = tangents
+    fwd, a_dx, a_dw = spec.algorithms
+    y = _ALGORITHMS[fwd](x, w, spec, precision)
+    terms = []
+    if not isinstance(xd, SymbolicZero):
+        terms.append(_ALGORITHMS[a_dx](xd, w, spec, precision))
+    if not isinstance(wd, SymbolicZero):
+        terms.append(_ALGORITHMS[a_dw](x, wd, spec, precision))
+    yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+    return y, yd
+
+
+def _convolve(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    a = spec.algorithms
+    if a[0] == a[1] == a[2]:  # one algorithm: plain autodiff of it
+        return _ALGORITHMS[a[0]](x, w, spec, precision)
+    return _mixed(x, w, spec, precision)
+
+
+_forced_algorithm: tuple[str, str, str] | None = None
+
+
+def _with_algorithms(spec: ConvSpec, algorithms: tuple[str, str, str]) -> ConvSpec:
+    if "gemm" in algorithms and spec.groups != 1:
         raise ValueError(f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}")
-    return dataclasses.replace(spec, algorithm=algorithm)
+    return dataclasses.replace(spec, algorithms=algorithms)
 
 
 @contextlib.contextmanager
-def _force_algorithm(algorithm: str | None) -> Iterator[None]:
-    """Testing switch: run every convolution in this block with ``algorithm`` (None: automatic)."""
+def _force_algorithm(algorithm: str | tuple[str, str, str] | None) -> Iterator[None]:
+    """Testing switch: run every convolution traced in this block with ``algorithm``.
+
+    A name forces it for the forward pass and both gradients; a triple gives
+    (forward, input gradient, weight gradient); None restores the automatic choice.
+    """
     global _forced_algorithm
-    if algorithm is not None and algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown conv algorithm {algorithm!r}; one of {ALGORITHMS}")
-    saved, _forced_algorithm = _forced_algorithm, algorithm
+    triple = (algorithm,) * 3 if isinstance(algorithm, str) else algorithm
+    if triple is not None and (len(triple) != 3 or any(a not in ALGORITHMS for a in triple)):
+        raise ValueError(f"unknown conv algorithm {algorithm!r}; one of {ALGORITHMS} or a triple of them")
+    saved, _forced_algorithm = _forced_algorithm, triple
     try:
         yield
     finally:
@@ -263,7 +311,7 @@ def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, 
             x = jnp.moveaxis(pad_spatial(jnp.moveaxis(x, -1, 1), spec.mode_pads, spec.mode), 1, -1)
         else:
             x = pad_spatial(x, spec.mode_pads, spec.mode)
-    y = _ALGORITHMS[spec.algorithm](x, w, spec, precision)
+    y = _convolve(x, w, spec, precision)
     if b is not None:
         y = y + (b if spec.channels_last else b.reshape((-1,) + (1,) * spec.n))
     return y if spec.batched else y[0]
@@ -294,7 +342,7 @@ def _conv(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: In
     spec = conv_spec(fn, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, n)
     _check_dtypes(fn, input, weight, bias)
     if _forced_algorithm is not None:
-        spec = _with_algorithm(spec, _forced_algorithm)
+        spec = _with_algorithms(spec, _forced_algorithm)
     return _conv_jit(input, weight, bias, spec, precision)
 
 

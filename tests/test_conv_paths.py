@@ -1,9 +1,11 @@
 """Convolution algorithms (jaxconv.conv): every path agrees with the others and with torch.
 
-``jaxconv.conv`` picks an algorithm per call from the static shapes ("direct": one lax
-convolution; "direct_hipad": the same with `stride` extra zero columns, cropped, to stay
-off XLA:CPU's slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM). Each is forced
-here through the private ``_force_algorithm`` switch and checked, values and gradients.
+``jaxconv.conv`` picks algorithms per call from the static shapes, separately for the
+forward pass, the input gradient and the weight gradient ("direct": one lax convolution;
+"direct_hipad": the same with `stride` extra zero columns, cropped, to stay off XLA:CPU's
+slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM). Each algorithm, and mixed
+triples, are forced here through the private ``_force_algorithm`` switch and checked,
+values and gradients, in reverse and forward mode.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 
 import jax
 import jax.numpy as jnp
+import jax.test_util
 import numpy as np
 import pytest
 import torch
@@ -70,7 +73,7 @@ def torch_conv(cfg: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct
     return (y.detach().numpy(), ct.numpy(), tx.grad.numpy(), tw.grad.numpy(), None if tb is None else tb.grad.numpy())
 
 
-def jax_conv(cfg: dict, algorithm: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct: np.ndarray):
+def jax_conv(cfg: dict, algorithm: str | tuple[str, str, str], x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct: np.ndarray):
     """(y, dx, dw, db) from jaxconv with ``algorithm`` forced (one jitted VJP), in torch's layouts."""
     n, cl = cfg["n"], cfg["channels_last"]
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
@@ -112,7 +115,9 @@ def test_every_path_matches_torch_and_the_others(seed):
         cfg = random_config(rng)
         x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
         ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
-        algorithms = [a for a in ALGORITHMS if a != "gemm" or cfg["groups"] == 1]
+        algorithms: list = [a for a in ALGORITHMS if a != "gemm" or cfg["groups"] == 1]
+        if cfg["groups"] == 1:  # and one mixed (forward, input-gradient, weight-gradient) triple
+            algorithms.append(tuple(rng.choice(ALGORITHMS) for _ in range(3)))
         results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
         for a, got in results.items():
             for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), results["direct"]):
@@ -136,23 +141,25 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
+D, H, G = "direct", "direct_hipad", "gemm"
 SHAPE_TABLE = [
-    # (x shape, w shape, stride, padding, groups) -> algorithm; the benchmark's cases first
-    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), "direct_hipad"),  # ResNet stem: strided+padded is padded explicitly
-    (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), "direct"),  # padded window: XLA's fast path already
-    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), "direct"),
-    (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), "gemm"),  # 1x1: a GEMM
-    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), "gemm"),  # LeNet conv1: few channels
-    (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), "gemm"),  # LeNet conv2
-    (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), "gemm"),  # strided 1x1 shortcut
-    (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), "direct_hipad"),  # VALID 3x3, many channels
-    (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), "direct_hipad"),  # depthwise VALID: no gemm for groups
-    (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), "direct"),
-    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), "direct"),  # K = 144 but 4.7M patch elements: too big
-    (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), "direct_hipad"),  # tiny: no gemm, all dispatch
-    (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), "direct"),  # tiny 1x1
-    (((16, 8, 200), (16, 8, 1), 1, 0, 1), "gemm"),  # 1-d 1x1
-    (((4, 8, 100), (16, 8, 3), 1, 0, 1), "direct"),  # 1-d: measured only in 2-d, so left to XLA
+    # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
+    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, H, H)),  # ResNet stem: strided+padded is padded explicitly
+    (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (D, D, D)),  # padded window: XLA's fast path already
+    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (D, D, D)),
+    (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), (G, G, G)),  # 1x1: a GEMM
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet-like conv: few channels
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), (G, G, D)),  # d2l LeNet conv1 (padding 2)
+    (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet conv2
+    (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), (G, G, G)),  # strided 1x1 shortcut
+    (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), (H, H, H)),  # VALID 3x3, many channels
+    (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (H, H, H)),  # depthwise VALID: no gemm for groups
+    (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (D, D, D)),
+    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, D)),  # K = 144 but 4.7M patch elements: too big
+    (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), (H, H, H)),  # tiny: no gemm, all dispatch
+    (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), (D, D, D)),  # tiny 1x1
+    (((16, 8, 200), (16, 8, 1), 1, 0, 1), (G, G, G)),  # 1-d 1x1
+    (((4, 8, 100), (16, 8, 3), 1, 0, 1), (D, D, D)),  # 1-d: measured only in 2-d, so left to XLA
 ]
 
 
@@ -163,7 +170,7 @@ def test_automatic_choice_is_static_by_shape(args, expected):
     x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
     fn = f"conv{len(ws) - 2}d"
     spec = C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None)
-    assert spec.algorithm == expected
+    assert spec.algorithms == expected and spec.algorithm == expected[0]
     assert C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None) is spec  # cached, so the same every call
 
 
@@ -215,6 +222,28 @@ def test_gemm_path_dtypes_precision_vmap_and_grad_under_jit():
         close(np.asarray(a), np.asarray(b), "jit grad hipad")
 
 
+def test_mixed_paths_forward_mode_and_second_order():
+    """oracle: the direct lax path's JVP, and jax.test_util.check_grads (numerical) to second order."""
+    r = np.random.default_rng(5)
+    x = jnp.asarray(r.standard_normal((2, 2, 7, 6)), jnp.float32)
+    w = jnp.asarray(r.standard_normal((3, 2, 3, 2)), jnp.float32)
+    xd, wd = jnp.asarray(r.standard_normal(x.shape), jnp.float32), jnp.asarray(r.standard_normal(w.shape), jnp.float32)
+
+    def f(x, w):
+        return jaxconv.conv2d(x, w, None, (2, 1), ((1, 0), (2, 1)))
+    with C._force_algorithm(D):
+        y0, t0 = jax.jvp(f, (x, w), (xd, wd))
+    for triple in ((G, G, H), (H, G, D), (G, D, G)):
+        with C._force_algorithm(triple):
+            y, t = jax.jvp(f, (x, w), (xd, wd))
+            _, tx = jax.jvp(lambda x: f(x, w), (x,), (xd,))  # a symbolic-zero weight tangent
+            close(np.asarray(y), np.asarray(y0), f"{triple} y")
+            close(np.asarray(t), np.asarray(t0), f"{triple} jvp")
+            close(np.asarray(tx), np.asarray(jax.jvp(lambda x: f(x, w), (x,), (xd,))[1]), f"{triple} jvp x")
+            x64, w64 = x[:1, :1, :5, :4], w[:2, :1]
+            jax.test_util.check_grads(f, (x64, w64), order=2, modes=("fwd", "rev"), atol=5e-2, rtol=5e-2)
+
+
 def test_force_switch():
     """oracle: the switch's contract (restores the automatic choice; rejects what a path cannot do)."""
     x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
@@ -223,8 +252,12 @@ def test_force_switch():
     with pytest.raises(ValueError, match="'gemm' needs groups == 1"), C._force_algorithm("gemm"):
         jaxconv.conv2d(x, w, groups=2)
     assert C._forced_algorithm is None
+    with pytest.raises(ValueError, match="unknown conv algorithm"), C._force_algorithm(("gemm", "direct")):
+        pass
     with C._force_algorithm("direct_hipad"):
         with C._force_algorithm(None):
             assert C._forced_algorithm is None
-        assert C._forced_algorithm == "direct_hipad"
+        assert C._forced_algorithm == ("direct_hipad",) * 3
+        with C._force_algorithm(("gemm", "direct", "direct_hipad")):
+            assert C._forced_algorithm == ("gemm", "direct", "direct_hipad")
     assert C._forced_algorithm is None
