@@ -8,6 +8,11 @@ channel axes swapped per group, and the forward convolution's padding becomes
 crop). ``lax.conv_transpose`` is not used: its explicit padding is applied to the
 dilated input directly and does not mean torch's ``padding`` (jax#32267).
 
+Derivatives: a custom JVP whose weight term is written as the transpose of the
+adjoint (strided) convolution's weight gradient, so that reverse mode computes the
+weight gradient in the form XLA runs fast (on CPU ~25x faster than JAX's transpose
+of the lhs-dilated conv). Forward mode, reverse mode and higher orders all work.
+
 As in :mod:`jaxconv.conv`, each call canonicalises its arguments once into a
 frozen, hashable :class:`ConvTransposeSpec` (cached on the static shapes) and runs
 one jitted inner function with the spec static.
@@ -15,6 +20,7 @@ one jitted inner function with the spec static.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxconv.conv import _as_array, _check_dtypes, freeze
 from jaxconv.shapes import (
@@ -138,25 +145,87 @@ def conv_transpose_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSe
         raise arg_error(fn, "padding", "must be an int, a sequence of ints or pairs, or a string", padding, exc=TypeError) from None
 
 
-def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvTransposeSpec,
-                         precision: Any) -> jax.Array:
+def _dimension_numbers(n: int) -> lax.ConvDimensionNumbers:
+    sp = tuple(range(n + 2))
+    return lax.ConvDimensionNumbers(sp, sp, sp)
+
+
+def _lhs_dilated_conv(x: jax.Array, w: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+    """The transposed convolution of a batched ``x``: one lhs-dilated ``lax.conv_general_dilated``."""
     n, g = spec.n, spec.groups
-    if not spec.batched:
-        x = x[None]
     c_in, c_out_g, kernel = w.shape[0], w.shape[1], w.shape[2:]
     # (I, O/g, *k) -> per group swap in/out -> (O, I/g, *k), the forward conv's OIHW layout.
     w = w.reshape((g, c_in // g, c_out_g, *kernel))
     w = jnp.swapaxes(w, 1, 2).reshape((g * c_out_g, c_in // g, *kernel))
     w = jnp.flip(w, axis=tuple(range(2, n + 2)))
-    sp = tuple(range(n + 2))
     y = lax.conv_general_dilated(
         x, w, window_strides=(1,) * n, padding=spec.lax_pads, lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
-        dimension_numbers=lax.ConvDimensionNumbers(sp, sp, sp), feature_group_count=g, precision=precision,
+        dimension_numbers=_dimension_numbers(n), feature_group_count=g, precision=precision,
     )
     if y.shape[2:] != spec.out_spatial:
         y = lax.slice(y, (0,) * (n + 2), y.shape[:2] + spec.out_spatial)
+    return y
+
+
+def _weight_tangent(x: jax.Array, dw: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+    """``conv_transpose(x, dw)`` as a conv over ``dw`` (lhs) with ``x`` as the kernel.
+
+    The same numbers as :func:`_lhs_dilated_conv`, but JAX's transpose of this form
+    w.r.t. ``dw`` (the weight gradient) is a strided conv with a dilated kernel and no
+    lhs dilation, which XLA runs ~25x faster on CPU than the transpose of the other form.
+    ``out[n, g*O/G + c, o] = sum x[n, ci, i] * dw[ci, c, k]`` over ``o = i*s + k*d - lo``.
+    """
+    n, g = spec.n, spec.groups
+    batch, c_in, spatial = x.shape[0], x.shape[1], x.shape[2:]
+    c_out_g = dw.shape[1]
+    # Kernel (G*N, C_in/G, *spatial), group-major, flipped: the sum runs over i, not -i.
+    k = x.reshape((batch, g, c_in // g, *spatial))
+    k = jnp.swapaxes(k, 0, 1).reshape((g * batch, c_in // g, *spatial))
+    k = jnp.flip(k, axis=tuple(range(2, n + 2)))
+    pads = tuple(((i - 1) * s - lo, (i - 1) * s - hi + op)
+                 for i, s, (lo, hi), op in zip(spatial, spec.stride, spec.pads, spec.output_padding))
+    # The guard of _spec_cached, with (dilation, x) in the roles of (stride, kernel).
+    pads = tuple((lo, hi + 1) if d > 1 and lo == hi == 0 else (lo, hi) for (lo, hi), d in zip(pads, spec.dilation))
+    # dw as lhs: batch <- C_out/G (dim 1), feature <- C_in (dim 0); output batch C_out/G, feature G*N.
+    sp = tuple(range(2, n + 2))
+    dn = lax.ConvDimensionNumbers((1, 0, *sp), (0, 1, *sp), (0, 1, *sp))
+    y = lax.conv_general_dilated(dw, k, window_strides=(1,) * n, padding=pads, lhs_dilation=spec.dilation,
+                                 rhs_dilation=spec.stride, dimension_numbers=dn, feature_group_count=g,
+                                 precision=precision)
+    if y.shape[2:] != spec.out_spatial:
+        y = lax.slice(y, (0,) * (n + 2), y.shape[:2] + spec.out_spatial)
+    # (C_out/G, G*N, *out) -> (N, C_out, *out), channel g*C_out/G + c.
+    y = y.reshape((c_out_g, g, batch, *spec.out_spatial))
+    return y.transpose((2, 1, 0, *range(3, n + 3))).reshape((batch, g * c_out_g, *spec.out_spatial))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _conv_transpose_core(x: jax.Array, w: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+    return _lhs_dilated_conv(x, w, spec, precision)
+
+
+@functools.partial(_conv_transpose_core.defjvp, symbolic_zeros=True)
+def _conv_transpose_core_jvp(spec: ConvTransposeSpec, precision: Any, primals: tuple, tangents: tuple) -> tuple:
+    # Only the form of the dw term changes (see _weight_tangent); reverse mode transposes it.
+    x, w = primals
+    dx, dw = tangents
+    out = _lhs_dilated_conv(x, w, spec, precision)
+    terms = []
+    if type(dx) is not SymbolicZero:
+        terms.append(_lhs_dilated_conv(dx, w, spec, precision))
+    if type(dw) is not SymbolicZero:
+        terms.append(_weight_tangent(x, dw, spec, precision))
+    t = sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+    return out, t
+
+
+def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvTransposeSpec,
+                         precision: Any) -> jax.Array:
+    if not spec.batched:
+        x = x[None]
+    y = _conv_transpose_core(x, w, spec, precision)
     if b is not None:
-        y = y + b.reshape((-1,) + (1,) * n)
+        y = y + b.reshape((-1,) + (1,) * spec.n)
     return y if spec.batched else y[0]
 
 

@@ -199,8 +199,9 @@ def test_same_padding_gives_in_times_stride(n, size, kernel, stride, dilation):
 # ------------------------------------------------------------------ an XLA CPU abort, avoided
 
 # Configurations (n, groups, c_in, c_out/groups, kernel, stride, dilation, padding, output_padding,
-# spatial) on which XLA's CPU conv-operand swapper aborted the process compiling the forward conv or
-# its weight gradient, before transpose.py padded such dims by one extra row (see _spec_cached).
+# spatial) on which XLA's CPU conv-operand swapper aborted the process compiling the forward conv,
+# its weight gradient or the custom JVP's weight term, before transpose.py padded such dims by one
+# extra row (see _spec_cached and _weight_tangent).
 SWAP_ABORTS = [
     (2, 1, 1, 1, (2, 2), 2, 1, 1, (0, 1), (3, 1)),
     (3, 1, 1, 2, (1, 2, 3), (3, 2, 3), (1, 1, 2), 1, (0, 0, 1), (2, 4, 1)),
@@ -211,6 +212,9 @@ SWAP_ABORTS = [
     (3, 2, 2, 2, (4, 4, 2), (2, 1, 2), 1, (3, 1, 0), (0, 0, 1), (3, 3, 3)),
     (3, 2, 4, 1, (2, 4, 4), (2, 3, 2), 1, (0, 3, 3), 0, (1, 3, 3)),
     (3, 2, 2, 2, (2, 4, 4), (2, 3, 2), (1, 2, 1), (1, 1, 3), 0, (3, 1, 3)),
+    # forward mode (the dw term of the custom JVP)
+    (3, 1, 1, 2, (2, 3, 3), (3, 3, 1), 2, (2, 4, 1), (1, 0, 0), (3, 3, 2)),
+    (2, 1, 2, 2, (2, 4), 1, 2, 1, 0, (3, 2)),
 ]
 
 _SWAP_CHILD = """
@@ -227,8 +231,10 @@ for n, g, ci, cog, k, s, d, p, op, sp in json.loads(sys.argv[1]):
         out, vjp = jax.vjp(f, x, w)
         ct = jnp.cos(out)
         gx2 = jax.grad(lambda x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.sin(f(x, w))))(x) ** 2))(x)
-        return (out, *vjp(ct), gx2)
-    out, gx, gw, _ = jax.jit(run)(x, w)
+        tangent = jax.jvp(f, (x, w), (jnp.sin(x), jnp.cos(w)))[1] - f(jnp.sin(x), w) - f(x, jnp.cos(w))
+        return (out, *vjp(ct), gx2, tangent)
+    out, gx, gw, _, tangent = jax.jit(run)(x, w)
+    errs.append(float(jnp.abs(tangent).max()))
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     ot = getattr(F, f"conv_transpose{n}d")(xt, wt, None, s, p, op, g, d)
     ot.backward(torch.cos(ot.detach()))
@@ -239,7 +245,7 @@ print("MAXERR", max(errs))
 
 
 def test_xla_operand_swap_patterns_compile_and_match_torch():
-    """Values, gradients and second-order gradients on the shapes that made XLA CPU abort; oracle: torch CPU.
+    """Values, gradients, second-order gradients and jvp on shapes that made XLA CPU abort; oracle: torch CPU, bilinearity.
 
     Run in a subprocess: a regression would abort the interpreter, not fail an assertion.
     """
@@ -341,6 +347,21 @@ def test_second_order_grad():
     hxt, hwt = torch.autograd.grad((gxt * torch.tensor(v)).sum(), (xt, wt))
     _close(hx, hxt.numpy())
     _close(hw, hwt.numpy())
+
+
+@pytest.mark.parametrize("seed", range(5000, 5016))
+def test_forward_mode_is_bilinear(seed):
+    """jax.jvp gives conv_transpose(dx, w) + conv_transpose(x, dw) (the custom JVP's weight term); oracle: bilinearity."""
+    _, x, w, b, _, a = _random_config(seed)
+    rng = np.random.default_rng(seed)
+    dx, dw = rng.standard_normal(x.shape).astype(np.float32), rng.standard_normal(w.shape).astype(np.float32)
+    f = jax.jit(lambda x, w: conv_transpose(x, w, None, **a))
+    _, t = jax.jit(lambda x, w, dx, dw: jax.jvp(lambda x, w: conv_transpose(x, w, b, **a), (x, w), (dx, dw)))(x, w, dx, dw)
+    _close(t, np.asarray(f(dx, w)) + np.asarray(f(x, dw)))
+    # and jacfwd agrees with jacrev through the weight (the two forms of the weight term).
+    jf = jax.jacfwd(lambda w: jnp.sum(jnp.sin(conv_transpose(x, w, b, **a))))(w)
+    jr = jax.grad(lambda w: jnp.sum(jnp.sin(conv_transpose(x, w, b, **a))))(w)
+    _close(jf, jr)
 
 
 def test_integer_like_and_list_arguments():
