@@ -32,7 +32,7 @@ from jaxconv.pool import (
     min_pool1d,
     min_pool2d,
     min_pool3d,
-    pool,
+    window_reduce,
 )
 from jaxconv.resize import interpolate, upsample, upsample_bilinear, upsample_nearest
 from jaxconv.shapes import (
@@ -88,7 +88,6 @@ __all__ = [
     "pad",
     "pixel_shuffle",
     "pixel_unshuffle",
-    "pool",
     "pool_output_shape",
     "receptive_field",
     "resolve_padding",
@@ -97,4 +96,5 @@ __all__ = [
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",
+    "window_reduce",
 ]

@@ -1,7 +1,7 @@
 """Pooling exact to PyTorch: max, min, average, power-average and adaptive pools, and unpooling.
 
-Every pool here is one generic window reducer (:func:`pool`, in the style of Flax's
-``pooling.pool``) plus thin wrappers with ``torch.nn.functional``'s names, positional
+Every pool here is one generic window reducer (:func:`window_reduce`, in the style of
+Flax's ``pooling.pool``) plus thin wrappers with ``torch.nn.functional``'s names, positional
 order and defaults. The reducer does not call ``lax.reduce_window``: it reads each
 window *tap* (kernel offset) as a strided slice of the input, fills positions outside
 the input (padding, ceil-mode overhang) with the reduction's identity, and folds the
@@ -67,7 +67,7 @@ __all__ = [
     "min_pool1d",
     "min_pool2d",
     "min_pool3d",
-    "pool",
+    "window_reduce",
 ]
 
 # Up to this many taps per window the folds run over every tap in scan order (torch's
@@ -243,6 +243,35 @@ def _bshape(ndim: int, axis: int, size: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _expand(v: Any, shape: tuple[int, ...]) -> jax.Array:
+    """Broadcast a scalar or a same-rank array with size-1 dims (lax-level: cheap to trace)."""
+    v = v if isinstance(v, jax.Array) else jnp.asarray(v)
+    if v.shape == shape:
+        return v
+    return lax.broadcast_in_dim(v, shape, () if v.ndim == 0 else tuple(range(len(shape))))
+
+
+def _select(pred: Any, a: Any, b: Any, shape: tuple[int, ...]) -> jax.Array:
+    return lax.select(_expand(pred, shape), _expand(a, shape), _expand(b, shape))
+
+
+def _grid_const(values: np.ndarray, nd: int, lead: int, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
+    """A static array over the spatial output dims, broadcast over the leading dims."""
+    c = jnp.asarray(values.astype(dtype) if dtype is not None else values)
+    return lax.broadcast_in_dim(c, shape, tuple(range(lead, nd)))
+
+
+def _slice(x: jax.Array, starts: Sequence[int], limits: Sequence[int], strides: Sequence[int]) -> jax.Array:
+    """``lax.slice``, with stride 1 in the dims where it takes a single element (same result).
+
+    XLA's SPMD partitioner (jax 0.10) miscompiles a strided slice that takes one element of
+    a sharded dim: wrong values or an HLO verifier error (a pool to one output row of a
+    height-sharded input, e.g. global pooling). tests/test_sharding.py pins it.
+    """
+    strides = [1 if hi - lo <= 1 else st for lo, hi, st in zip(starts, limits, strides)]
+    return lax.slice(x, starts, limits, strides)
+
+
 def _tap(x: jax.Array, ax: _Axis, axis: int, a: int, fill: Any) -> jax.Array:
     """Tap ``a`` of every window along ``axis``: the input where the tap is real, ``fill`` elsewhere."""
     out_shape = (*x.shape[:axis], ax.out, *x.shape[axis + 1:])
@@ -255,7 +284,9 @@ def _tap(x: jax.Array, ax: _Axis, axis: int, a: int, fill: Any) -> jax.Array:
         if o_hi <= o_lo:
             return jnp.full(out_shape, fill)
         start = first + o_lo * s
-        v = lax.slice_in_dim(x, start, start + (o_hi - o_lo - 1) * s + 1, s, axis)
+        lo_, hi_, st_ = [0] * x.ndim, list(x.shape), [1] * x.ndim
+        lo_[axis], hi_[axis], st_[axis] = start, start + (o_hi - o_lo - 1) * s + 1, s
+        v = _slice(x, lo_, hi_, st_)
         if o_lo or o_hi < ax.out:
             cfg = [(0, 0, 0)] * x.ndim
             cfg[axis] = (o_lo, ax.out - o_hi, 0)
@@ -294,7 +325,7 @@ def _tap_nd(x: jax.Array, spec: PoolSpec, combo: Sequence[int], fill: Any) -> ja
         limits[axis] = starts[axis] + (o_hi - o_lo - 1) * ax.stride + 1
         strides[axis] = ax.stride
         cfg[axis] = (o_lo, ax.out - o_hi, 0)
-    v = lax.slice(x, starts, limits, strides)
+    v = _slice(x, starts, limits, strides)
     if any(lo or hi for lo, hi, _ in cfg):
         v = lax.pad(v, fill, cfg)
     for d, a in irregular:
@@ -311,20 +342,35 @@ def _reduce_scan(x: jax.Array, spec: PoolSpec, fill: Any, op: Callable[[Any, Any
     return acc  # type: ignore[return-value]
 
 
+def _axis_taps(x: jax.Array, ax: _Axis, axis: int, fill: Any) -> list[jax.Array]:
+    """Every tap of the windows along one axis. Adaptive bins are read with a single gather
+    of all ``(window, tap)`` positions (one gather per tap compiles and runs much slower)."""
+    if ax.bins is None:
+        return [_tap(x, ax, axis, a, fill) for a in range(ax.taps)]
+    pos = ax.starts()[:, None] + np.arange(ax.taps)[None, :]
+    real = pos < np.array([e for _, e in ax.bins])[:, None]
+    g = jnp.take(x, np.minimum(pos, ax.size - 1).reshape(-1), axis=axis, mode="clip")
+    g = g.reshape((*x.shape[:axis], ax.out, ax.taps, *x.shape[axis + 1:]))
+    if not real.all():
+        mask = lax.broadcast_in_dim(jnp.asarray(real), g.shape, (axis, axis + 1))
+        g = lax.select(mask, g, lax.full(g.shape, fill, g.dtype))
+    return [lax.index_in_dim(g, a, axis + 1, keepdims=False) for a in range(ax.taps)]
+
+
 def _reduce_separable(x: jax.Array, spec: PoolSpec, fill: Any, op: Callable[[Any, Any], Any]) -> jax.Array:
     """Fold ``op`` one spatial dim at a time (needs an associative, commutative ``op``)."""
     lead = x.ndim - spec.n
     for d in reversed(range(spec.n)):
-        ax = spec.axes[d]
-        acc = _tap(x, ax, lead + d, 0, fill)
-        for a in range(1, ax.taps):
-            acc = op(acc, _tap(x, ax, lead + d, a, fill))
+        taps = _axis_taps(x, spec.axes[d], lead + d, fill)
+        acc = taps[0]
+        for v in taps[1:]:
+            acc = op(acc, v)
         x = acc
     return x
 
 
 def _reduce(x: jax.Array, spec: PoolSpec, fill: Any, op: Callable[[Any, Any], Any], separable: bool = False) -> jax.Array:
-    if separable or spec.taps > _MAX_UNROLLED_TAPS:
+    if separable or spec.taps > _MAX_UNROLLED_TAPS or not spec.regular:
         return _reduce_separable(x, spec, fill, op)
     return _reduce_scan(x, spec, fill, op)
 
@@ -378,22 +424,23 @@ def _extreme_arg(x: jax.Array, spec: PoolSpec, kind: str) -> tuple[jax.Array, tu
         tdt = _tap_dtype(ax.taps)
         first = ax.first()
         shape = (*vals.shape[:axis], ax.out, *vals.shape[axis + 1:])
-        m = jnp.full(shape, jnp.asarray(fill, x.dtype))
-        j = jnp.broadcast_to(jnp.asarray(first.astype(tdt)).reshape(_bshape(len(shape), axis, ax.out)), shape)
-        carried = {e: jnp.broadcast_to(jnp.asarray(spec.axes[e].first().astype(offs[e].dtype)).reshape(
-            _bshape(len(shape), lead + e, spec.axes[e].out)), shape) for e in offs}
-        for a in range(ax.taps):
-            v = _tap(vals, ax, axis, a, fill)
+        m = lax.full(shape, fill, x.dtype)
+        j = lax.broadcast_in_dim(jnp.asarray(first.astype(tdt)), shape, (axis,))
+        carried = {e: lax.broadcast_in_dim(jnp.asarray(spec.axes[e].first().astype(offs[e].dtype)), shape, (lead + e,))
+                   for e in offs}
+        vtaps = _axis_taps(vals, ax, axis, fill)
+        otaps = {e: _axis_taps(offs[e], ax, axis, 0) for e in offs}
+        for a, v in enumerate(vtaps):
             upd = better(v, m)
             force = (first == a) & ax.real(a)
             if force.any():
-                upd = upd | jnp.asarray(force).reshape(_bshape(len(shape), axis, ax.out))
+                upd = lax.bitwise_or(upd, lax.broadcast_in_dim(jnp.asarray(force), shape, (axis,)))
             if nan_aware:
-                upd = upd | jnp.isnan(v)
-            m = jnp.where(upd, v, m)
-            j = jnp.where(upd, jnp.asarray(a, tdt), j)
+                upd = lax.bitwise_or(upd, lax.ne(v, v))
+            m = lax.select(upd, v, m)
+            j = lax.select(upd, lax.full(shape, a, tdt), j)
             for e in offs:
-                carried[e] = jnp.where(upd, _tap(offs[e], ax, axis, a, 0), carried[e])
+                carried[e] = lax.select(upd, otaps[e][a], carried[e])
         vals = m
         offs = {**carried, d: j}
     return vals, tuple(offs[d] for d in range(spec.n))
@@ -415,31 +462,29 @@ def _extreme_arg_scan(x: jax.Array, spec: PoolSpec, kind: str) -> tuple[jax.Arra
     nd = len(shape)
     xp = lax.pad(x, fill, [(0, 0, 0)] * lead + [(ax.lo, ax.hi, 0) for ax in spec.axes])
     firsts = [ax.first() for ax in spec.axes]
-    t0 = None
-    for d, ax in enumerate(spec.axes):
-        f = jnp.asarray((firsts[d] * math.prod(b.taps for b in spec.axes[d + 1:])).astype(np.int64), tdt)
-        f = f.reshape(_bshape(nd, lead + d, ax.out))
-        t0 = f if t0 is None else t0 + f
-    m = jnp.full(shape, fill)
-    t = jnp.broadcast_to(t0, shape)  # type: ignore[arg-type]
+    sizes = [math.prod(b.taps for b in spec.axes[d + 1:]) for d in range(spec.n)]
+    t0 = sum(np.ix_(*[f * sz for f, sz in zip(firsts, sizes)])) if spec.n > 1 else firsts[0] * sizes[0]
+    m = lax.full(shape, fill, x.dtype)
+    t = _grid_const(np.asarray(t0), nd, lead, tdt, shape)
     for tap, combo in enumerate(itertools.product(*(range(ax.taps) for ax in spec.axes))):
         starts = [0] * lead + [a * ax.dilation for a, ax in zip(combo, spec.axes)]
         limits = [*x.shape[:lead], *(a * ax.dilation + (ax.out - 1) * ax.stride + 1 for a, ax in zip(combo, spec.axes))]
-        v = lax.slice(xp, starts, limits, [1] * lead + [ax.stride for ax in spec.axes])
-        upd = better(v, m)
+        v = _slice(xp, starts, limits, [1] * lead + [ax.stride for ax in spec.axes])
         # A window whose real values all equal the fill (-inf, or the integer minimum)
-        # points at its first real tap, as torch: force that tap where it is real.
-        forced = [(f == a) & ax.real(a) for f, a, ax in zip(firsts, combo, spec.axes)]
-        if all(f.any() for f in forced):
-            mask = None
-            for d, f in enumerate(forced):
-                fd = jnp.asarray(f).reshape(_bshape(nd, lead + d, len(f)))
-                mask = fd if mask is None else mask & fd
-            upd = upd | mask
+        # points at its first real tap, as torch: that tap is taken where it is real.
+        forced = np.ones((), bool)
+        for f, a, ax in zip(firsts, combo, spec.axes):
+            forced = np.logical_and.outer(forced, (f == a) & ax.real(a)) if forced.ndim else (f == a) & ax.real(a)
+        if forced.all():
+            m, t = v, lax.full(shape, tap, tdt)
+            continue
+        upd = better(v, m)
+        if forced.any():
+            upd = lax.bitwise_or(upd, _grid_const(forced, nd, lead, None, shape))
         if nan_aware:
-            upd = upd | jnp.isnan(v)
-        m = jnp.where(upd, v, m)
-        t = jnp.where(upd, jnp.asarray(tap, tdt), t)
+            upd = lax.bitwise_or(upd, lax.ne(v, v))
+        m = lax.select(upd, v, m)
+        t = lax.select(upd, lax.full(shape, tap, tdt), t)
     return m, t
 
 
@@ -447,7 +492,7 @@ def _combine_offsets(offs: tuple[jax.Array, ...], spec: PoolSpec) -> jax.Array:
     tdt = _tap_dtype(spec.taps)
     t = offs[0].astype(tdt)
     for d in range(1, spec.n):
-        t = t * jnp.asarray(spec.axes[d].taps, tdt) + offs[d].astype(tdt)
+        t = lax.add(lax.mul(t, lax.full(t.shape, spec.axes[d].taps, tdt)), offs[d].astype(tdt))
     return t
 
 
@@ -455,31 +500,33 @@ def _split_offsets(t: jax.Array, spec: PoolSpec) -> tuple[jax.Array, ...]:
     t = t.astype(jnp.int32)
     offs = []
     for d in reversed(range(spec.n)):
-        k = spec.axes[d].taps
-        offs.append(t % k)
-        t = t // k
+        k = lax.full(t.shape, spec.axes[d].taps, jnp.int32)
+        offs.append(lax.rem(t, k))  # t >= 0: truncation is floor
+        t = lax.div(t, k)
     return tuple(reversed(offs))
 
 
 def _flat_positions(offs: tuple[jax.Array, ...], spec: PoolSpec, dtype: Any, drop_unreal: bool = False) -> jax.Array:
     """Flat position in the unpadded input plane of each window's chosen tap (torch's indices)."""
-    nd = offs[0].ndim
+    shape = offs[0].shape
+    nd = len(shape)
     lead = nd - spec.n
     flat = None
     real = None
     plane = 1
     for d in reversed(range(spec.n)):
         ax = spec.axes[d]
-        start = jnp.asarray(ax.starts().astype(np.int64), dtype).reshape(_bshape(nd, lead + d, ax.out))
-        pos = start + offs[d].astype(dtype) * jnp.asarray(ax.dilation, dtype)
-        term = pos * jnp.asarray(plane, dtype)
-        flat = term if flat is None else flat + term
+        start = lax.broadcast_in_dim(jnp.asarray(ax.starts().astype(np.int64), dtype), shape, (lead + d,))
+        pos = lax.add(start, lax.mul(offs[d].astype(dtype), lax.full(shape, ax.dilation, dtype)))
+        term = lax.mul(pos, lax.full(shape, plane, dtype))
+        flat = term if flat is None else lax.add(flat, term)
         if drop_unreal:
-            ok = (pos >= 0) & (pos < ax.size)
-            real = ok if real is None else real & ok
+            ok = lax.bitwise_and(lax.ge(pos, lax.full(shape, 0, dtype)), lax.lt(pos, lax.full(shape, ax.size, dtype)))
+            real = ok if real is None else lax.bitwise_and(real, ok)
         plane *= ax.size
     if drop_unreal:
-        flat = jnp.where(real, flat, jnp.asarray(plane, dtype))  # out of range: dropped by the scatter
+        assert real is not None and flat is not None  # spec.n >= 1
+        flat = lax.select(real, flat, lax.full(shape, plane, dtype))  # out of range: dropped by the scatter
     return flat  # type: ignore[return-value]
 
 
@@ -511,8 +558,9 @@ def _place_phases(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     qs = [-(-(ax.lo + ax.size + ax.hi) // ax.stride) for ax in spec.axes]
     phases: dict[tuple[int, ...], jax.Array] = {}
     zero = jnp.asarray(0, g.dtype)
+    zeros_g = lax.full(g.shape, 0, g.dtype)
     for tap, combo in enumerate(itertools.product(*(range(ax.taps) for ax in spec.axes))):
-        c = jnp.where(t == tap, g, zero)
+        c = lax.select(lax.eq(t, lax.full(t.shape, tap, t.dtype)), g, zeros_g)
         cfg = [(0, 0, 0)] * nl
         key = []
         for ax, a, q in zip(spec.axes, combo, qs):
@@ -536,13 +584,14 @@ def _place_phases(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
 
 def _scatter_back(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     """VJP by scatter-add at the winners' flat positions (adaptive bins, very large windows)."""
-    flat = _flat_positions(_split_offsets(t, spec), spec, jnp.int32, drop_unreal=True)
     lead_shape = g.shape[:-spec.n]
     size = math.prod(spec.in_spatial)
-    g2 = g.reshape(-1, math.prod(spec.out_spatial))
-    f2 = flat.reshape(g2.shape)
-    dx = jax.vmap(lambda gg, ii: jnp.zeros((size,), g.dtype).at[ii].add(gg, mode="drop"))(g2, f2)
-    return dx.reshape((*lead_shape, *spec.in_spatial))
+    rows = math.prod(lead_shape)
+    flat = _flat_positions(_split_offsets(t, spec), spec, jnp.int32, drop_unreal=True)  # size: dropped
+    flat = flat.reshape(rows, -1)
+    flat = lax.add(flat, lax.broadcasted_iota(jnp.int32, flat.shape, 0) * (size + 1))
+    dx = jnp.zeros((rows * (size + 1),), g.dtype).at[flat.reshape(-1)].add(g.reshape(-1), mode="drop")
+    return dx.reshape(rows, size + 1)[:, :size].reshape((*lead_shape, *spec.in_spatial))
 
 
 def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
@@ -553,11 +602,11 @@ def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
 
 def _winners(x: jax.Array, spec: PoolSpec, kind: str, for_vjp: bool) -> tuple[jax.Array, jax.Array]:
     """Window extremes and the combined number of each window's winning tap."""
-    if spec.regular and spec.taps <= _MAX_UNROLLED_TAPS:
-        m, t = _extreme_arg_scan(x, spec, kind)
-    else:
+    if not (spec.regular and spec.taps <= _MAX_UNROLLED_TAPS):
+        # The scatter VJP reads each winner once: nothing to materialize.
         m, offs = _extreme_arg(x, spec, kind)
-        t = _combine_offsets(offs, spec)
+        return m, _combine_offsets(offs, spec)
+    m, t = _extreme_arg_scan(x, spec, kind)
     if for_vjp:
         # The values' own chain (a plain max) is cheaper to run again than to carry.
         m = _extreme_values(x, spec, kind)
@@ -606,10 +655,10 @@ def _extreme_impl(x: jax.Array, spec: PoolSpec, kind: str, return_indices: bool)
     if not spec.batched:
         x = x[None]
     if return_indices:
-        y, i = _extreme_pool_idx(x, spec, kind)
+        y, i = _extreme_pool_idx(x, spec, kind)  # type: ignore[misc]
         return (y, i) if spec.batched else (y[0], i[0])
     y = _extreme_pool(x, spec, kind)
-    return y if spec.batched else y[0]
+    return y if spec.batched else y[0]  # type: ignore[index]
 
 
 _extreme_jit = jax.jit(_extreme_impl, static_argnums=(1, 2, 3))
@@ -736,9 +785,13 @@ def _adaptive_avg_impl(x: jax.Array, spec: PoolSpec) -> jax.Array:
     if not spec.batched:
         x = x[None]
     acc = _acc_dtype(x.dtype)
+    # Uneven (overlapping) bins are summed from one gather per dim (_axis_taps), not by an
+    # averaging matrix, which would multiply each NaN/inf by the zero weights of the bins
+    # without it and spread NaN over the whole row (torch keeps it in its own bins).
     s = _reduce(x.astype(acc), spec, 0, lax.add)
     sizes = tuple(tuple(e - b for b, e in ax.bins) if ax.bins is not None else (ax.taps,) * ax.out for ax in spec.axes)
-    y = (s / _divisor(spec, sizes, acc, s.ndim)).astype(x.dtype)
+    y = s / _divisor(spec, sizes, acc, s.ndim)
+    y = y.astype(x.dtype)
     return y if spec.batched else y[0]
 
 
@@ -750,28 +803,29 @@ _adaptive_avg_jit = jax.jit(_adaptive_avg_impl, static_argnums=(1,))
 # ---------------------------------------------------------------------------------------
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _unpool_planes(x: jax.Array, idx: jax.Array, size: int) -> jax.Array:
+def _unpool_flat(x: jax.Array, idx: jax.Array, size: int) -> jax.Array:
+    # x, idx: (rows, length), idx already offset by row * size (out-of-range: row * size + size).
     # torch writes each plane's inputs in order, so with duplicate indices the last one
-    # wins: scatter the source position with max, then read the winners.
+    # wins: scatter each input's position with max, then read the winners.
     rows, length = x.shape
-    src = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (rows, length))
-    win = jax.vmap(lambda s, i: jnp.full((size,), -1, jnp.int32).at[i].max(s, mode="drop"))(src, idx)
-    vals = jnp.take_along_axis(x, jnp.maximum(win, 0), axis=1)
-    return jnp.where(win >= 0, vals, jnp.zeros_like(vals))
+    src = lax.broadcasted_iota(jnp.int32, (rows * length,), 0)
+    win = jnp.full((rows * size + 1,), -1, jnp.int32).at[idx.reshape(-1)].max(src, mode="drop")[:-1]
+    vals = jnp.take(x.reshape(-1), jnp.maximum(win, 0), mode="clip")
+    return lax.select(win >= 0, vals, lax.full(vals.shape, 0, vals.dtype)).reshape(rows, size)
 
 
-def _unpool_planes_fwd(x: jax.Array, idx: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
-    return _unpool_planes(x, idx, size), idx
+def _unpool_flat_fwd(x: jax.Array, idx: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+    return _unpool_flat(x, idx, size), idx
 
 
-def _unpool_planes_bwd(size: int, idx: jax.Array, g: jax.Array) -> tuple[jax.Array, None]:
+def _unpool_flat_bwd(size: int, idx: jax.Array, g: jax.Array) -> tuple[jax.Array, None]:
     # torch's backward gathers the output gradient at every index, duplicates included.
-    ok = (idx >= 0) & (idx < size)
-    vals = jnp.take_along_axis(g, jnp.clip(idx, 0, size - 1), axis=1)
-    return jnp.where(ok, vals, jnp.zeros_like(vals)), None
+    rows = g.shape[0]
+    gf = jnp.concatenate([g.reshape(-1), jnp.zeros((1,), g.dtype)])  # the extra slot reads 0 for dropped indices
+    return jnp.take(gf, jnp.clip(idx, 0, rows * size), mode="clip"), None
 
 
-_unpool_planes.defvjp(_unpool_planes_fwd, _unpool_planes_bwd)
+_unpool_flat.defvjp(_unpool_flat_fwd, _unpool_flat_bwd)
 
 
 def _unpool_impl(x: jax.Array, indices: jax.Array, out_spatial: tuple[int, ...], batched: bool) -> jax.Array:
@@ -780,9 +834,16 @@ def _unpool_impl(x: jax.Array, indices: jax.Array, out_spatial: tuple[int, ...],
     n = len(out_spatial)
     lead = x.shape[:-n]
     size = math.prod(out_spatial)
-    planes = _unpool_planes(x.reshape(-1, math.prod(x.shape[-n:])), indices.reshape(-1, math.prod(x.shape[-n:])).astype(
-        jnp.int32 if size < 2**31 else indices.dtype), size)
-    y = planes.reshape((*lead, *out_spatial))
+    length = math.prod(x.shape[-n:])
+    rows = math.prod(lead)
+    itype = jnp.int32 if rows * (size + 1) < 2**31 else indices.dtype
+    idx = indices.reshape(rows, length).astype(itype)
+    base = lax.broadcasted_iota(itype, (rows, length), 0) * size
+    ok = (idx >= 0) & (idx < size)
+    # Out-of-range indices go to one spare slot past the end (dropped), never into another plane.
+    gidx = lax.select(ok, base + idx, lax.full(idx.shape, rows * size, itype))
+    y = _unpool_flat(x.reshape(rows, length), gidx, size)
+    y = y.reshape((*lead, *out_spatial))  # type: ignore[attr-defined]
     return y if batched else y[0]
 
 
@@ -834,7 +895,7 @@ def _pool_impl(x: jax.Array, spec: PoolSpec, init_value: Any, reduce_fn: Callabl
 _pool_jit = jax.jit(_pool_impl, static_argnums=(1, 2, 3))
 
 
-def pool(
+def window_reduce(
     input: jax.Array,
     init_value: Any,
     reduce_fn: Callable[[Any, Any], Any],
@@ -849,7 +910,8 @@ def pool(
     """Reduce every pooling window of the trailing spatial dims with a binary function.
 
     The generic window reducer behind every pool here (Flax's ``pooling.pool``, with
-    torch's window arguments and channel-first layout). Window positions outside the
+    torch's window arguments and channel-first layout; not named ``pool``, which would
+    shadow the ``jaxconv.pool`` module). Window positions outside the
     input (padding, ceil-mode overhang) read ``init_value``; ``reduce_fn`` is folded over
     the window's taps in scan order (row-major over the kernel), so for windows of at
     most 64 taps it needs no associativity. Larger windows are folded one dim at a time,
@@ -873,11 +935,11 @@ def pool(
       >>> import jax.numpy as jnp
       >>> from jax import lax
       >>> import jaxconv
-      >>> jaxconv.pool(jnp.arange(16.0).reshape(1, 1, 4, 4), 0.0, lax.add, 2)   # sum pool
+      >>> jaxconv.window_reduce(jnp.arange(16.0).reshape(1, 1, 4, 4), 0.0, lax.add, 2)   # sum pool
       Array([[[[10., 18.],
                [42., 50.]]]], dtype=float32)
     """
-    fn = "pool"
+    fn = "window_reduce"
     input = _as_array(fn, "input", input)
     if spatial_dims is None:
         if isinstance(kernel_size, Sequence) and not isinstance(kernel_size, str):
@@ -1104,7 +1166,7 @@ def _adaptive_nd(n: int, kind: str) -> Any:
     torch: bins overlap where ``out`` does not divide ``in``."""
 
     if kind == "avg":
-        def adaptive_nd(input: jax.Array, output_size: int | Sequence[int | None]) -> jax.Array:
+        def adaptive_nd(input: jax.Array, output_size: int | Sequence[int | None]) -> jax.Array:  # type: ignore[no-redef]
             input = _as_array(name, "input", input)
             spec = _adaptive_spec(name, input, n, output_size)
             _check_dtype(name, input, floating_only=True)
