@@ -27,7 +27,7 @@ def check_pad_limits(fn: str, mode: str, pads: Sequence[tuple[int, int]], sizes:
             raise arg_error(fn, name, "cannot replicate an empty dim", tuple(pads))
 
 
-def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float = 0.0) -> jnp.ndarray:
+def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float | jax.Array = 0.0) -> jnp.ndarray:
     """Pad the last ``len(pads)`` dims of ``x`` with already-validated pairs (internal fast path)."""
     if not any(lo or hi for lo, hi in pads):
         return x

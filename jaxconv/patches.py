@@ -98,7 +98,10 @@ def _unfold_impl(x: jax.Array, spec: PatchSpec) -> jax.Array:
     (kh, kw), (dh, dw), (sh, sw), (bh, bw) = spec.kernel, spec.dilation, spec.stride, spec.blocks
     n, c = x.shape[:2]
     cols = [
-        lax.slice(x, (0, 0, i * dh, j * dw), (n, c, i * dh + (bh - 1) * sh + 1, j * dw + (bw - 1) * sw + 1), (1, 1, sh, sw))
+        # stride 1 where one block fits: XLA's SPMD partitioner miscompiles a strided slice
+        # taking one element of a sharded dim (tests/test_sharding.py)
+        lax.slice(x, (0, 0, i * dh, j * dw), (n, c, i * dh + (bh - 1) * sh + 1, j * dw + (bw - 1) * sw + 1),
+                  (1, 1, sh if bh > 1 else 1, sw if bw > 1 else 1))
         for i in range(kh) for j in range(kw)
     ]
     # (N, C, kh*kw, bh, bw): channel-major, then kernel offsets row-major -- torch's row order.

@@ -125,7 +125,7 @@ def _is_int(v: object) -> bool:
     if isinstance(v, bool):
         return False
     try:
-        operator.index(v)  # accepts numpy integers, rejects floats
+        operator.index(v)  # type: ignore[arg-type]  # accepts numpy integers, rejects floats
     except TypeError:
         return False
     return True
@@ -810,7 +810,7 @@ def _parse_padding(tokens: list[str]) -> Padding:
             out.append((int(a), int(b)))
         else:
             out.append(int(t))
-    return out[0] if len(out) == 1 and isinstance(out[0], int) else out
+    return out[0] if len(out) == 1 and isinstance(out[0], int) else out  # type: ignore[return-value]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -92,13 +92,8 @@ def test_public_names_exist_and_all_is_sorted_unique():
 @pytest.mark.parametrize("modname", OP_MODULES)
 def test_op_modules_are_exported(modname):
     """Each op module's public functions are exported from ``jaxconv``. oracle: the modules' ``__all__``."""
-    try:
-        module = __import__(f"jaxconv.{modname}", fromlist=["_"])
-    except ImportError:
-        pytest.skip(f"jaxconv.{modname} has not landed yet")
+    module = __import__(f"jaxconv.{modname}", fromlist=["_"])
     missing = [n for n in module.__all__ if n not in INTERNAL and n not in jaxconv.__all__]
-    if missing and not any(n in jaxconv.__all__ for n in module.__all__):
-        pytest.skip(f"jaxconv.{modname} is not wired into jaxconv/__init__.py yet")  # landing in parallel
     assert not missing, f"jaxconv.{modname} public names not exported by jaxconv: {missing}"
     for n in module.__all__:
         if n in jaxconv.__all__:

@@ -122,7 +122,8 @@ def transpose_cases() -> list[Case]:
         return []
     c = []
     WT = a(2, 3, 3, 3)  # (C_in, C_out/groups, kH, kW)
-    for fn, x, w, n in (("conv_transpose2d", X2, WT, 2), ("conv_transpose1d", X1, a(2, 3, 3), 1)):
+    for fn, x, w, n in (("conv_transpose2d", X2, WT, 2), ("conv_transpose1d", X1, a(2, 3, 3), 1),
+                        ("conv_transpose3d", X3, a(2, 3, 2, 2, 2), 3), ("conv_transpose", X2, WT, 2)):
         def add(kind, arg, args=(), kw=None, exc=ValueError, jit=True, id="", x=x, w=w, fn=fn):
             c.append(Case(fn, kind, arg, (x, w, *args), kw or {}, exc, 2 if jit else 0, id))
         add("type", "stride", kw=dict(stride="2"), exc=TypeError)
@@ -151,7 +152,8 @@ def pool_cases() -> list[Case]:
         return []
     c = []
     xs = {1: X1, 2: X2, 3: X3}
-    for fn in ("max_pool1d", "max_pool2d", "max_pool3d", "min_pool2d", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
+    for fn in ("max_pool1d", "max_pool2d", "max_pool3d", "min_pool1d", "min_pool2d", "min_pool3d", "avg_pool1d",
+               "avg_pool2d", "avg_pool3d"):
         n = int(fn[-2])
         x = xs[n]
 
@@ -178,7 +180,7 @@ def pool_cases() -> list[Case]:
             add("range", "divisor_override", (2,), dict(divisor_override=0))
             add("type", "divisor_override", (2,), dict(divisor_override=1.5), exc=TypeError)
             add("type", "input", (2,), x=a(*x.shape, dtype=jnp.int32), exc=TypeError, id="int-dtype")
-    for fn in ("lp_pool1d", "lp_pool2d"):
+    for fn in ("lp_pool1d", "lp_pool2d", "lp_pool3d"):
         n = int(fn[-2])
         x = xs[n]
         c += [
@@ -189,7 +191,8 @@ def pool_cases() -> list[Case]:
             Case(fn, "range", "stride", (x, 2, 2, 0), n_arrays=1),
             Case(fn, "type", "input", (a(*x.shape, dtype=jnp.int32), 2.0, 2), exc=TypeError, n_arrays=1, id="int-dtype"),
         ]
-    for fn in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "adaptive_max_pool3d"):
+    for fn in ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+               "adaptive_max_pool2d", "adaptive_max_pool3d"):
         n = int(fn[-2])
         x = xs[n]
         c += [
@@ -212,10 +215,19 @@ def pool_cases() -> list[Case]:
         Case("max_unpool2d", "type", "kernel_size", (y, i, "2"), exc=TypeError, n_arrays=2),
         Case("max_unpool2d", "shape", "input", (y[0, 0], i[0, 0], 2), n_arrays=2, id="rank"),
     ]
+    for fn, x, k in (("max_unpool1d", X1, 2), ("max_unpool3d", X3, 2)):
+        y, i = getattr(jaxconv, fn.replace("unpool", "pool"))(x, k, return_indices=True)
+        c += [
+            Case(fn, "shape", "indices", (y, i[..., :1], k), n_arrays=2),
+            Case(fn, "type", "indices", (y, i.astype(jnp.float32), k), exc=TypeError, n_arrays=2),
+            Case(fn, "range", "kernel_size", (y, i, 0), n_arrays=2),
+            Case(fn, "length", "output_size", (y, i, k), dict(output_size=(4,) * (x.ndim - 1)), n_arrays=2),
+        ]
     c += [
-        Case("pool", "type", "reduce_fn", (X2, 0.0, "add", 2), exc=TypeError, n_arrays=1),
-        Case("pool", "range", "kernel_size", (X2, 0.0, jax.lax.add, 0), n_arrays=1),
-        Case("pool", "range", "spatial_dims", (X2, 0.0, jax.lax.add, 2), dict(spatial_dims=0), n_arrays=1),
+        Case("window_reduce", "type", "reduce_fn", (X2, 0.0, "add", 2), exc=TypeError, n_arrays=1),
+        Case("window_reduce", "range", "kernel_size", (X2, 0.0, jax.lax.add, 0), n_arrays=1),
+        Case("window_reduce", "range", "spatial_dims", (X2, 0.0, jax.lax.add, 2), dict(spatial_dims=0), n_arrays=1),
+        Case("window_reduce", "string", "padding", (X2, 0.0, jax.lax.add, 2), dict(padding="hmm"), n_arrays=1),
     ]
     return c
 
@@ -388,7 +400,42 @@ def test_no_compilation_before_the_error():
 
 def test_integer_max_pool_is_not_an_error():
     """Integer inputs are valid for max/min pooling (dtype kept). oracle: torch's rule that max pooling needs no arithmetic."""
-    if not hasattr(jaxconv, "max_pool2d"):
-        pytest.skip("pool has not landed")
     y = jaxconv.max_pool2d(jnp.asarray(np.arange(36, dtype=np.int32).reshape(1, 1, 6, 6)), 2)
     assert y.dtype == jnp.int32
+
+
+def _history_cases() -> list[tuple[str, Any, Any]]:
+    x, w = a(1, 2, 6, 6), a(3, 2, 3, 3)
+    cases = [
+        ("conv2d stride=2.0", lambda: jaxconv.conv2d(x, w, stride=2), lambda: jaxconv.conv2d(x, w, stride=2.0)),
+        ("conv2d groups=True", lambda: jaxconv.conv2d(x, w, groups=1), lambda: jaxconv.conv2d(x, w, groups=True)),
+        ("conv2d padding=(1.0, 1)", lambda: jaxconv.conv2d(x, w, padding=(1, 1)), lambda: jaxconv.conv2d(x, w, padding=(1.0, 1))),
+    ]
+    if hasattr(jaxconv, "conv_transpose2d"):
+        wt = a(2, 3, 3, 3)
+        cases.append(("conv_transpose2d stride=2.0", lambda: jaxconv.conv_transpose2d(x, wt, stride=2),
+                      lambda: jaxconv.conv_transpose2d(x, wt, stride=2.0)))
+    if hasattr(jaxconv, "max_pool2d"):
+        cases += [
+            ("max_pool2d kernel_size=2.0", lambda: jaxconv.max_pool2d(x, 2), lambda: jaxconv.max_pool2d(x, 2.0)),
+            ("max_pool2d kernel_size=True", lambda: jaxconv.max_pool2d(x, 1), lambda: jaxconv.max_pool2d(x, True)),
+            ("avg_pool2d kernel_size=(2, 2.0)", lambda: jaxconv.avg_pool2d(x, (2, 2)), lambda: jaxconv.avg_pool2d(x, (2, 2.0))),
+            ("adaptive_avg_pool2d output_size=2.0", lambda: jaxconv.adaptive_avg_pool2d(x, 2),
+             lambda: jaxconv.adaptive_avg_pool2d(x, 2.0)),
+        ]
+    if hasattr(jaxconv, "unfold"):
+        cases.append(("unfold kernel_size=2.0", lambda: jaxconv.unfold(x, 2), lambda: jaxconv.unfold(x, 2.0)))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "good", "bad"), _history_cases(), ids=[c[0] for c in _history_cases()])
+def test_rejection_does_not_depend_on_call_history(name, good, bad):
+    """A float/bool where an int belongs is rejected even after the same call with the int.
+
+    Found by this catalogue: the spec caches were keyed on values, and ``2 == 2.0 == True``
+    hash alike, so ``stride=2.0`` got the cached spec of an earlier ``stride=2`` call
+    (fixed by ``jaxconv.shapes.spec_cache``). oracle: the error rule.
+    """
+    good()
+    with pytest.raises(TypeError, match=r"`(kernel_size|stride|padding|groups|output_size)`"):
+        bad()

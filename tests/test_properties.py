@@ -39,10 +39,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import jaxconv
-from jaxconv import patches as jpatches
-from jaxconv import pool as jpool
 from jaxconv import shapes as jshapes
-from jaxconv import transpose as jtranspose
 from tests import reference as ref
 
 SLOW_FACTOR = 10
@@ -299,9 +296,9 @@ def transpose_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> Non
     def f(x, w, b):
         xx = x if c["batched"] else x[0]
         if form == "output_size":
-            return jtranspose.conv_transpose(xx, w, b, c["s"], c["padding"], 0, c["g"], c["d"], output_size=c["out"])
+            return jaxconv.conv_transpose(xx, w, b, c["s"], c["padding"], 0, c["g"], c["d"], output_size=c["out"])
         op = 0 if form in ("same", "valid") else c["op"]
-        return jtranspose.conv_transpose(xx, w, b, c["s"], c["padding"], op, c["g"], c["d"])
+        return jaxconv.conv_transpose(xx, w, b, c["s"], c["padding"], op, c["g"], c["d"])
 
     # torch: padding 0 and no output_padding gives the full scatter; pad its high end by
     # output_padding (those positions receive no taps) and crop (lo, hi): every form.
@@ -379,7 +376,7 @@ def maxpool_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     if c["form"] in ("pairs", "same") and kind == "special":
         kind = "ties"  # explicit -inf padding in the torch oracle could win a window of -inf
     x = values(rng, (c["N"], c["C"], *c["sp"]), kind)
-    jfn = getattr(jpool, f"{c['kind']}_pool{n}d")
+    jfn = getattr(jaxconv, f"{c['kind']}_pool{n}d")
 
     def f(x):
         return jfn(x if c["batched"] else x[0], c["k"], c["stride"], c["padding"], c["d"], c["ceil"], True)
@@ -457,7 +454,7 @@ def unpool_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
         # any in-range indices, duplicates included: the last write in scan order wins (torch CPU)
         idx = rng.integers(0, math.prod(c["out"]), size=idx.shape)
     y = values(rng, tuple(y0.shape), kind)
-    jfn = getattr(jpool, f"max_unpool{n}d")
+    jfn = getattr(jaxconv, f"max_unpool{n}d")
     idx_j = idx.astype(np.int32)
 
     def f(y, idx_j):
@@ -510,7 +507,7 @@ def avgpool_gen(r: random.Random) -> dict:
 def avgpool_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     n = c["n"]
     x = values(rng, (c["N"], c["C"], *c["sp"]), kind)
-    jfn = getattr(jpool, f"avg_pool{n}d")
+    jfn = getattr(jaxconv, f"avg_pool{n}d")
     extra = () if n == 1 else (c["divisor"],)
 
     def f(x):
@@ -547,7 +544,7 @@ def lppool_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     x = values(rng, (c["N"], c["C"], *c["sp"]), kind)
     if kind == "normal" and rng.random() < 0.5:
         x = np.abs(x) + np.float32(0.1)  # positive inputs: no NaN for fractional p, gradients everywhere
-    jfn = getattr(jpool, f"lp_pool{n}d")
+    jfn = getattr(jaxconv, f"lp_pool{n}d")
 
     def f(x):
         return jfn(x if c["batched"] else x[0], c["p"], c["k"], c["stride"], c["ceil"])
@@ -588,7 +585,7 @@ def adaptive_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None
     if not mx and kind == "special":
         kind = "normal"
     x = values(rng, (c["N"], c["C"], *c["sp"]), kind)
-    jfn = getattr(jpool, f"adaptive_{c['kind']}_pool{n}d")
+    jfn = getattr(jaxconv, f"adaptive_{c['kind']}_pool{n}d")
 
     def f(x):
         xx = x if c["batched"] else x[0]
@@ -633,6 +630,13 @@ MODES_BY_DIM = {1: ["nearest", "nearest-exact", "linear", "area"],
 SCALES = (0.5, 0.6, 0.75, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0, 1 / 3)
 
 
+def _interp_out(sp: tuple[int, ...], size: Any, scale: Any) -> tuple[int, ...]:
+    if size is not None:
+        return (size,) * len(sp) if isinstance(size, int) else tuple(size)
+    scs = (scale,) * len(sp) if isinstance(scale, float) else scale
+    return tuple(math.floor(z * s_) for z, s_ in zip(sp, scs))
+
+
 def interp_gen(r: random.Random) -> dict:
     while True:
         n = r.choice([1, 2, 2, 3])
@@ -654,6 +658,8 @@ def interp_gen(r: random.Random) -> dict:
         if mode in ("linear", "bilinear", "bicubic", "trilinear"):
             align = r.choice([None, False, True])
         antialias = mode in ("bilinear", "bicubic") and r.random() < 0.4
+        if antialias and _interp_out(sp, size, scale)[-1] == 1:
+            continue  # torch's separable AA kernel is wrong there (README, Resizing; test_resize.py)
         batched = True  # interpolate needs the batch dim, as torch
         return dict(n=n, sp=sp, mode=mode, size=size, scale=scale, recompute=recompute, align=align, antialias=antialias,
                     batched=batched, N=r.randint(1, 2), C=r.randint(1, 2))
@@ -677,6 +683,9 @@ def interp_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
         yr = ref.interpolate_ref(x, c["size"], c["scale"], c["mode"], c["align"], c["recompute"])
         close(y, yr, "interpolate vs reference", 1e-5, 1e-5)
     (gt,) = torch_grads(yt, ct, [xt])
+    if c["antialias"] and c["scale"] is not None and c["recompute"] is not True and \
+            any(o == z for o, z in zip(_interp_out(c["sp"], None, c["scale"]), c["sp"])):
+        return  # torch's AA backward resamples a dim its forward skipped (README, Resizing)
     close(gx, gt, "interpolate grad", 1e-5, 1e-5)
 
 
@@ -714,10 +723,10 @@ def patches_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     sym = c["form"] != "pairs"
 
     def fu(x):
-        return jpatches.unfold(x if c["batched"] else x[0], c["k"], c["d"], c["padding"], c["s"])
+        return jaxconv.unfold(x if c["batched"] else x[0], c["k"], c["d"], c["padding"], c["s"])
 
     def ff(cols):
-        return jpatches.fold(cols if c["batched"] else cols[0], c["sp"], c["k"], c["d"], c["padding"], c["s"])
+        return jaxconv.fold(cols if c["batched"] else cols[0], c["sp"], c["k"], c["d"], c["padding"], c["s"])
 
     xt, colst = tt(x), tt(cols)
     if sym:
@@ -796,13 +805,13 @@ def shuffle_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     xt = tt(x)
     yt = F.pixel_shuffle(xt, r_)
     ct = values(rng, tuple(yt.shape), "normal")
-    y, (gx,) = value_and_vjp(("shuffle", i), lambda x: jpatches.pixel_shuffle(x, r_), (x,), ct)
+    y, (gx,) = value_and_vjp(("shuffle", i), lambda x: jaxconv.pixel_shuffle(x, r_), (x,), ct)
     same(y, yt.detach().numpy(), "pixel_shuffle vs torch")
     if x.ndim == 4:
         same(y, ref.pixel_shuffle_ref(x, r_).astype(np.float32), "pixel_shuffle vs reference")
     yt.backward(torch.tensor(ct))
     same(gx, xt.grad.numpy(), "pixel_shuffle grad")
-    back = jpatches.pixel_unshuffle(y, r_)
+    back = jaxconv.pixel_unshuffle(y, r_)
     same(back, F.pixel_unshuffle(torch.tensor(np.asarray(y)), r_).numpy(), "pixel_unshuffle vs torch")
     same(back, x, "pixel_unshuffle inverts pixel_shuffle")
 
@@ -941,12 +950,14 @@ def test_shapes_campaign_slow():
 
 
 def test_campaign_total():
-    """The default campaign runs at least 2,000 examples (counted, not assumed). oracle: the counters."""
-    done = {k: v for k, v in COUNTS.items() if "/slow" not in k}
-    if len(done) < len(FAMILIES) + 1:
-        pytest.skip("run with the whole module to count (some families were deselected)")
-    total = sum(done.values())
-    print(f"\nproperty campaign: {total} examples: {done}")
+    """The default campaign's budgets add up to at least 2,000 examples.
+
+    Each family test (and the shapes test) asserts that hypothesis ran its whole budget,
+    so the budgets are counts, not hopes; summing them here works under xdist, where the
+    families run on different workers. oracle: the Family table.
+    """
+    total = sum(f.examples for f in FAMILIES) + _shape_examples(False)
+    print(f"\nproperty campaign: {total} examples in the default profile")
     assert total >= 2000
 
 
@@ -966,7 +977,7 @@ def test_avg_pool3d_input_below_kernel():
     x = np.arange(10, dtype=np.float32).reshape(1, 1, 1, 2, 5)
     with pytest.raises(RuntimeError, match="smaller than kernel size"):
         F.avg_pool3d(torch.tensor(x), (3, 1, 1), 2, (1, 0, 0))
-    y = jpool.avg_pool3d(x, (3, 1, 1), 2, (1, 0, 0))
+    y = jaxconv.avg_pool3d(x, (3, 1, 1), 2, (1, 0, 0))
     close(y, ref.avg_pool_ref(x, (3, 1, 1), 2, (1, 0, 0)), "avg_pool3d vs reference", 1e-6, 1e-6)
     y2 = F.avg_pool2d(torch.tensor(x[:, :, :, 0]), (3, 1), 2, (1, 0)).numpy()  # the same windows, one dim fewer
     close(y[:, :, :, 0], y2, "avg_pool3d vs avg_pool2d", 1e-6, 1e-6)
