@@ -710,7 +710,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write machine info and every record as JSON")
     ap.add_argument("-k", metavar="SUBSTRING", action="append", default=[], help="only cases whose name contains this (repeatable)")
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed repeats per case (default 2.0, quick 0.2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="run XLA and torch on this many threads (default: all cores; 1 is less sensitive to a busy machine)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        # XLA reads its flags when the CPU backend starts, i.e. at the first computation below.
+        flags = "--xla_cpu_multi_thread_eigen=false" if args.threads == 1 else ""
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags} intra_op_parallelism_threads={args.threads}"
+        if torch is not None:
+            torch.set_num_threads(args.threads)
 
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 2.0)
     min_rep, max_rep = (3, 10) if args.quick else (5, 100)
