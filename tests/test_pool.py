@@ -692,6 +692,44 @@ def test_generic_window_reducer():
     np.testing.assert_array_equal(big[..., 0, 0], x.max((2, 3)))
 
 
+@pytest.mark.parametrize(("op", "args", "shape"), [
+    ("avg", (2,), (2, 3, 8, 6)),                    # tiling windows: reshape-reduce tangent
+    ("avg", ((2, 3), None, 0, False), (2, 3, 9, 7)),  # floor mode drops the remainder
+    ("avg3", ((2, 1, 3),), (1, 2, 4, 5, 6)),
+    ("adaptive", ((4, 3),), (2, 3, 8, 6)),           # regular adaptive bins
+    ("adaptive", (1,), (2, 3, 5, 7)),                # global average pool
+    ("lp", (2, (2, 3)), (2, 3, 8, 9)),
+    ("lp", (3.0, 2, None, True), (2, 3, 7, 7)),      # ceil mode overhang: not tiling, the fold
+])
+def test_tiling_sums_gradients(op, args, shape):
+    """Tiling windows (stride = kernel, no padding) use a custom JVP (fold forward, reshape-reduce tangent):
+    values and gradients equal torch's; forward mode equals the VJP's transpose; second order runs.
+
+    oracle: torch CPU autograd (float64), and jax.vjp/jax.jvp agreeing (<v, J u> = <J^T v, u>).
+    """
+    jf = {"avg": jaxconv.avg_pool2d, "avg3": jaxconv.avg_pool3d, "adaptive": jaxconv.adaptive_avg_pool2d,
+          "lp": jaxconv.lp_pool2d}[op]
+    tf = {"avg": F.avg_pool2d, "avg3": F.avg_pool3d, "adaptive": F.adaptive_avg_pool2d, "lp": F.lp_pool2d}[op]
+    rng = np.random.default_rng(len(shape) * 100 + sum(shape))
+    x = rng.uniform(0.5, 2.0, shape)
+    with jax.enable_x64(True):
+        xj = jnp.asarray(x)
+        y, vjp = jax.vjp(lambda z: jf(z, *args), xj)
+        ct = rng.standard_normal(y.shape)
+        (gx,) = vjp(jnp.asarray(ct))
+        u = rng.standard_normal(shape)
+        _, jv = jax.jvp(lambda z: jf(z, *args), (xj,), (jnp.asarray(u),))
+        h = jax.grad(lambda z: jnp.sum(jax.grad(lambda w: jnp.sum(jnp.sin(jf(w, *args))))(z) ** 2))(xj)
+        gx, jv, y, h = map(np.asarray, (gx, jv, y, h))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tf(xt, *args)
+    yt.backward(torch.tensor(ct))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.sum(ct * jv), np.sum(gx * u), rtol=1e-10)
+    assert np.isfinite(h).all()
+
+
 # ---------------------------------------------------------------------------------------
 # Transformations
 # ---------------------------------------------------------------------------------------
