@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 import jaxconv
 from jaxconv import shapes
+from jaxconv.conv import conv_spec
 
 try:
     import torch
@@ -89,6 +90,9 @@ class Case:
     eager: bool = False
     quick_build: Callable[[], dict[str, Impl | None]] | None = None  # smaller inputs for --quick
     quick_flops: float | None = None
+    # jaxconv hands XLA the very program of the raw-lax column (same algorithm, same padding):
+    # the rows where "<= 1.02x lax" measures jaxconv's own overhead.
+    same_program: bool = False
 
 
 @dataclass
@@ -101,6 +105,7 @@ class Result:
     repeats: int = 0
     flops: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    same_program: bool = False
 
 
 def _block(v: Any) -> Any:
@@ -245,7 +250,12 @@ def conv_case(name: str, n: int, cin: int, hw: int, cout: int, k: int, s: int, p
     layout = "NHWC" if channels_last else "NCHW"
     label = f"conv2d {name} {layout} {'fwd+bwd' if bwd else 'fwd'}"
     qn = n if quick_n is None else quick_n
-    return Case(label, "conv", build, flops(n), quick=quick, quick_build=lambda: build(qn), quick_flops=flops(qn))
+    xs, ws = ((n, hw, hw, cin), (k, k, cin, cout)) if channels_last else ((n, cin, hw, hw), (cout, cin, k, k))
+    spec = conv_spec("conv2d", jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32), None,
+                     s, p, 1, 1, "zeros", channels_last, 2)
+    same = spec.algorithms == ("direct",) * 3 and not any(lo or hi for lo, hi in spec.mode_pads)
+    return Case(label, "conv", build, flops(n), quick=quick, quick_build=lambda: build(qn), quick_flops=flops(qn),
+                same_program=same)
 
 
 def conv_transpose_case(bwd: bool, quick: bool = False) -> Case:
@@ -669,11 +679,19 @@ def targets(results: list[Result], gemm: float) -> list[str]:
     def line(ok: bool | None, text: str) -> None:
         out.append(f"- [{'x' if ok else ' '}] {text}" if ok is not None else f"- [?] {text} (not measured)")
 
-    same_algo = [r for r in results if r.group in ("conv", "pool", "resize") and r.times.get("jaxconv") and r.times.get("lax")]
-    if same_algo:
-        worst = max(same_algo, key=lambda r: r.times["jaxconv"] / r.times["lax"])
+    same_prog = [r for r in results if r.same_program and r.times.get("jaxconv") and r.times.get("lax")]
+    if same_prog:
+        worst = max(same_prog, key=lambda r: r.times["jaxconv"] / r.times["lax"])
         wr = worst.times["jaxconv"] / worst.times["lax"]
-        line(wr <= 1.02, f"jitted jaxconv <= 1.02x raw lax time: worst {wr:.3f}x ({worst.case})")
+        line(wr <= 1.02, f"jitted jaxconv <= 1.02x raw lax time where both run the same XLA program: worst {wr:.3f}x "
+                         f"over {len(same_prog)} cases ({worst.case})")
+    other = [r for r in results if not r.same_program and r.group in ("conv", "pool", "resize")
+             and r.times.get("jaxconv") and r.times.get("lax")]
+    if other:
+        worst = max(other, key=lambda r: r.times["jaxconv"] / r.times["lax"])
+        wr = worst.times["jaxconv"] / worst.times["lax"]
+        line(wr <= 1.02, f"where jaxconv picks another formulation (algorithm choice, pools without reduce_window): "
+                         f"worst {wr:.3f}x raw lax ({worst.case})")
     for nm in ("max_pool2d k3 s2 p1 (8x64x112x112) fwd+bwd", "max_pool2d k2 s2 p0 (8x64x112x112) fwd+bwd"):
         j, lx, tt = t(nm, "jaxconv"), t(nm, "lax"), t(nm, "torch")
         if j and lx:
@@ -739,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
         build = case.quick_build if small else case.build
         flops = case.quick_flops if small else case.flops
         label = case.name + " [quick batch]" if small else case.name
-        res = Result(label, case.group, flops=flops)
+        res = Result(label, case.group, flops=flops, same_program=case.same_program)
         try:
             built = build()
         except Exception as e:  # keep going: one broken column must not hide the rest
