@@ -826,7 +826,10 @@ def pad_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
     yr = ref.pad_ref(x, c["pairs"], c["mode"], 0.0 if c["value"] is None else c["value"]).astype(np.float32)
     same(y if c["batched"] else np.asarray(y)[None], yr, "pad vs reference")
     yt.backward(torch.tensor(ct))
-    close(gx, xt.grad.numpy(), "pad grad", 1e-6, 1e-6)
+    # replicate/reflect/circular gradients sum up to (pad + 1)^n cotangents per element, in
+    # another order than torch's: float32 rounding grows with that count (the slow campaign
+    # found 1.3e-5 relative on a 3-d replicate pad of 3 per side: 7 * 4 * 4 terms).
+    close(gx, xt.grad.numpy(), "pad grad", 1e-6 if c["mode"] == "constant" else 5e-5, 1e-6 if c["mode"] == "constant" else 1e-5)
 
 
 def shuffle_gen(r: random.Random) -> dict:
