@@ -568,6 +568,91 @@ def _apply(x: jax.Array, axis: int, plan: _Plan, store_dtype: Any) -> jax.Array:
     return y
 
 
+# A gradient through the per-tap gathers would be JAX's transpose, one scatter-add per tap,
+# which XLA:CPU runs several times slower than gathers. Each dim's resampling is a static
+# sparse linear map, so its transpose is gathered instead: a reverse table lists, for each
+# input position, the outputs (and weights) that read it.
+_MAX_REVERSE_TAPS = 32
+
+
+def _reverse_table(plan: _Plan, n_in: int, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(outputs, weights, mask), each (n_in, R): input i receives ``sum_r w * g[outputs]`` where mask."""
+    assert plan.idx is not None
+    idx = plan.idx.reshape(plan.idx.shape[0], -1)  # a take plan has one tap
+    n_out, k = idx.shape
+    valid = np.ones((n_out, k), bool) if plan.valid is None else plan.valid
+    lists: list[list[tuple[int, int]]] = [[] for _ in range(n_in)]
+    for o in range(n_out):
+        for j in range(k):
+            if valid[o, j]:
+                lists[min(max(int(idx[o, j]), 0), n_in - 1)].append((o, j))  # the forward clips too
+    r = max(1, max(len(v) for v in lists))
+    outs = np.zeros((n_in, r), np.int32)
+    mask = np.zeros((n_in, r), bool)
+    coef = None if w is None else np.zeros((n_in, r), w.dtype)
+    for i, v in enumerate(lists):
+        for q, (o, j) in enumerate(v):
+            outs[i, q], mask[i, q] = o, True
+            if coef is not None and w is not None:
+                coef[i, q] = w[o, j]
+    return outs, coef, mask
+
+
+def _weights(plan: _Plan, dtype: Any, store_dtype: Any) -> np.ndarray | None:
+    if plan.w is None:
+        return None
+    w = plan.w
+    if plan.kind == "float" and store_dtype is not None:
+        w = np.asarray(w, dtype=store_dtype)
+    return np.asarray(w).astype(dtype)
+
+
+def _apply_transpose(g: jax.Array, axis: int, plan: _Plan, table: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> jax.Array:
+    """The transpose of :func:`_apply` for ``plan`` (a float or take plan), by gathers."""
+    outs, coef, mask = table
+    n_in = outs.shape[0]
+    tail = (1,) * (g.ndim - axis - 1)
+    if plan.div is not None:
+        g = g / jnp.asarray(plan.div, dtype=g.dtype).reshape((-1, *tail))
+    zero = jnp.zeros((), g.dtype)
+    dx = None
+    for r in range(outs.shape[1]):
+        t = jnp.take(g, outs[:, r], axis=axis, mode="clip")
+        if coef is not None:
+            t = t * coef[:, r].reshape((n_in, *tail))
+        if not mask[:, r].all():
+            t = jnp.where(mask[:, r].reshape((n_in, *tail)), t, zero)  # a select: no 0 * NaN
+        dx = t if dx is None else dx + t
+    assert dx is not None
+    return dx
+
+
+def _apply_diff(x: jax.Array, axis: int, plan: _Plan, store_dtype: Any) -> jax.Array:
+    """:func:`_apply`, with a custom JVP whose reverse-mode transpose is gathers (see above)."""
+    if plan.kind not in ("float", "take") or not jnp.issubdtype(x.dtype, jnp.floating):
+        return _apply(x, axis, plan, store_dtype)
+    table = _reverse_table(plan, x.shape[axis], _weights(plan, x.dtype, store_dtype) if plan.kind == "float" else None)
+    if table[0].shape[1] > _MAX_REVERSE_TAPS:
+        return _apply(x, axis, plan, store_dtype)
+
+    def transpose(g: jax.Array) -> jax.Array:
+        return _apply_transpose(g, axis, plan, table)
+
+    @jax.custom_jvp
+    def f(v: jax.Array) -> jax.Array:
+        return _apply(v, axis, plan, store_dtype)
+
+    @f.defjvp
+    def f_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+        y = f(primals[0])
+        # The tangent is the map itself, written as the transpose of the gather form:
+        # reverse mode transposes it back into those gathers.
+        (t,) = jax.linear_transpose(transpose, jax.ShapeDtypeStruct(y.shape, y.dtype))(tangents[0])
+        return y, t
+
+    return f(x)
+
+
 def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:
     plans = _plans(spec)
     n = len(plans)
@@ -584,7 +669,7 @@ def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:
         return y.astype(dtype)
     if spec.mode in ("nearest", "nearest-exact"):
         for d in reversed(range(n)):
-            x = _apply(x, x.ndim - n + d, plans[d], None)
+            x = _apply_diff(x, x.ndim - n + d, plans[d], None)
         return x
     compute = jnp.float64 if spec.dtype == "float64" else jnp.float32
     store = None
@@ -592,7 +677,7 @@ def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:
         store = jnp.dtype(dtype)
     y = x.astype(compute)
     for d in reversed(range(n)):  # last spatial dim first, as torch's separable kernels
-        y = _apply(y, y.ndim - n + d, plans[d], store)
+        y = _apply_diff(y, y.ndim - n + d, plans[d], store)
     return y.astype(dtype)
 
 
