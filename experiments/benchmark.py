@@ -311,6 +311,25 @@ def conv_transpose_case(bwd: bool, quick: bool = False) -> Case:
                 quick=quick)
 
 
+def _window_impls(x: np.ndarray, ct: np.ndarray, bwd: bool, jc: Callable[..., Any] | None, rl: Callable[..., Any],
+                  fl: Callable[..., Any], tf: Callable[..., Any]) -> dict[str, Impl | None]:
+    """The four columns of a one-input window op on NCHW ``x`` (Flax's in NHWC), forward or forward+backward."""
+    xj, ctj = jnp.asarray(x), jnp.asarray(ct)
+    xh, cth = jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(ct.transpose(0, 2, 3, 1))
+
+    def wrap(f: Callable[..., Any], xa: Any, cta: Any) -> Impl:
+        return _jax_impl(_fb(f, 1), (xa, cta)) if bwd else _jax_impl(f, (xa,))
+    out: dict[str, Impl | None] = {
+        "jaxconv": wrap(jc, xj, ctj) if jc is not None else None,
+        "lax": wrap(rl, xj, ctj),
+        "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
+    }
+    if torch is not None:
+        tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+        out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
+    return out
+
+
 def pool_case(kind: str, shape: tuple[int, ...], k: int, s: int, p: int, bwd: bool, quick: bool = False) -> Case:
     def build(shape: tuple[int, ...] = shape) -> dict[str, Impl | None]:
         rng = np.random.default_rng(2)
@@ -318,8 +337,6 @@ def pool_case(kind: str, shape: tuple[int, ...], k: int, s: int, p: int, bwd: bo
         n, c, h, _ = shape
         ho = (h + 2 * p - k) // s + 1
         ct = _rand(rng, (n, c, ho, ho))
-        xj, ctj = jnp.asarray(x), jnp.asarray(ct)
-        xh, cth = jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(ct.transpose(0, 2, 3, 1))
         win, strides, pads = (1, 1, k, k), (1, 1, s, s), ((0, 0), (0, 0), (p, p), (p, p))
         if kind == "max":
             fn = _sym("max_pool2d")
@@ -350,17 +367,7 @@ def pool_case(kind: str, shape: tuple[int, ...], k: int, s: int, p: int, bwd: bo
             def tf(x: Any) -> Any:
                 return F.avg_pool2d(x, k, s, p)
 
-        def wrap(f: Callable[..., Any], xa: Any, cta: Any) -> Impl:
-            return _jax_impl(_fb(f, 1), (xa, cta)) if bwd else _jax_impl(f, (xa,))
-        out: dict[str, Impl | None] = {
-            "jaxconv": wrap(jc, xj, ctj) if fn is not None else None,
-            "lax": wrap(rl, xj, ctj),
-            "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
-        }
-        if torch is not None:
-            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
-            out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
-        return out
+        return _window_impls(x, ct, bwd, jc if fn is not None else None, rl, fl, tf)
 
     shp = "x".join(map(str, shape))
     name = f"{kind}_pool2d k{k} s{s} p{p} ({shp}) {'fwd+bwd' if bwd else 'fwd'}"
@@ -374,8 +381,6 @@ def adaptive_case(bwd: bool, quick: bool = False) -> Case:
         rng = np.random.default_rng(3)
         x = _rand(rng, shape)
         ct = _rand(rng, (*shape[:2], out_hw, out_hw))
-        xj, ctj = jnp.asarray(x), jnp.asarray(ct)
-        xh, cth = jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(ct.transpose(0, 2, 3, 1))
         fn = _sym("adaptive_avg_pool2d")
         kk = shape[2] // out_hw  # 56 / 7: uniform bins, so raw lax is one reduce_window
 
@@ -388,20 +393,9 @@ def adaptive_case(bwd: bool, quick: bool = False) -> Case:
         def fl(x: Any) -> Any:
             return flax_linen.avg_pool(x, (kk, kk), (kk, kk))
 
-        def wrap(f: Callable[..., Any], xa: Any, cta: Any) -> Impl:
-            return _jax_impl(_fb(f, 1), (xa, cta)) if bwd else _jax_impl(f, (xa,))
-        out: dict[str, Impl | None] = {
-            "jaxconv": wrap(jc, xj, ctj) if fn is not None else None,
-            "lax": wrap(rl, xj, ctj),
-            "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
-        }
-        if torch is not None:
-            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
-
-            def tf(x: Any) -> Any:
-                return F.adaptive_avg_pool2d(x, out_hw)
-            out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
-        return out
+        def tf(x: Any) -> Any:
+            return F.adaptive_avg_pool2d(x, out_hw)
+        return _window_impls(x, ct, bwd, jc if fn is not None else None, rl, fl, tf)
 
     return Case(f"adaptive_avg_pool2d (8x64x56x56)->7x7 {'fwd+bwd' if bwd else 'fwd'}", "pool", build, None, quick=quick)
 

@@ -243,18 +243,6 @@ def _bshape(ndim: int, axis: int, size: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _expand(v: Any, shape: tuple[int, ...]) -> jax.Array:
-    """Broadcast a scalar or a same-rank array with size-1 dims (lax-level: cheap to trace)."""
-    v = v if isinstance(v, jax.Array) else jnp.asarray(v)
-    if v.shape == shape:
-        return v
-    return lax.broadcast_in_dim(v, shape, () if v.ndim == 0 else tuple(range(len(shape))))
-
-
-def _select(pred: Any, a: Any, b: Any, shape: tuple[int, ...]) -> jax.Array:
-    return lax.select(_expand(pred, shape), _expand(a, shape), _expand(b, shape))
-
-
 def _grid_const(values: np.ndarray, nd: int, lead: int, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
     """A static array over the spatial output dims, broadcast over the leading dims."""
     c = jnp.asarray(values.astype(dtype) if dtype is not None else values)

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv.shapes import arg_error, spec_cache
+from jaxconv.shapes import _is_int, arg_error, spec_cache
 
 __all__ = [
     "MODES",
@@ -81,16 +81,6 @@ class ResizeSpec:
 # ---------------------------------------------------------------------------------------
 # Validation: torch/nn/functional.py's interpolate, then the kernels' checks
 # ---------------------------------------------------------------------------------------
-
-def _is_int(v: object) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        operator.index(v)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    return True
-
 
 def _is_real(v: object) -> bool:
     if isinstance(v, bool):
@@ -581,20 +571,23 @@ def _reverse_table(plan: _Plan, n_in: int, w: np.ndarray | None) -> tuple[np.nda
     idx = plan.idx.reshape(plan.idx.shape[0], -1)  # a take plan has one tap
     n_out, k = idx.shape
     valid = np.ones((n_out, k), bool) if plan.valid is None else plan.valid
-    lists: list[list[tuple[int, int]]] = [[] for _ in range(n_in)]
-    for o in range(n_out):
-        for j in range(k):
-            if valid[o, j]:
-                lists[min(max(int(idx[o, j]), 0), n_in - 1)].append((o, j))  # the forward clips too
-    r = max(1, max(len(v) for v in lists))
+    # every valid (output, tap), grouped by the input it reads (the forward clips indices too),
+    # kept in row-major (output, tap) order within each group by the stable sort
+    o_grid, j_grid = np.indices((n_out, k))
+    sel = valid.ravel()
+    ii = np.clip(idx, 0, n_in - 1).ravel()[sel]
+    order = np.argsort(ii, kind="stable")
+    ii, oo, jj = ii[order], o_grid.ravel()[sel][order], j_grid.ravel()[sel][order]
+    counts = np.bincount(ii, minlength=n_in)
+    r = max(1, int(counts.max(initial=0)))
+    q = np.arange(ii.size) - (np.cumsum(counts) - counts)[ii]  # slot within the group
     outs = np.zeros((n_in, r), np.int32)
     mask = np.zeros((n_in, r), bool)
-    coef = None if w is None else np.zeros((n_in, r), w.dtype)
-    for i, v in enumerate(lists):
-        for q, (o, j) in enumerate(v):
-            outs[i, q], mask[i, q] = o, True
-            if coef is not None and w is not None:
-                coef[i, q] = w[o, j]
+    outs[ii, q], mask[ii, q] = oo, True
+    coef = None
+    if w is not None:
+        coef = np.zeros((n_in, r), w.dtype)
+        coef[ii, q] = w[oo, jj]
     return outs, coef, mask
 
 

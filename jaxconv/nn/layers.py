@@ -24,6 +24,7 @@ from jaxconv.shapes import (
     PADDING_STRINGS,
     IntOrSeq,
     Padding,
+    _is_int,
     arg_error,
     canonicalize,
     conv_transpose_padding,
@@ -65,16 +66,6 @@ CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # ---------------------------------------------------------------------------------------
 # Validation helpers shared with pooling.py
 # ---------------------------------------------------------------------------------------
-
-def _is_int(v: object) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        operator.index(v)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    return True
-
 
 def check_int(fn: str, name: str, v: object, min_value: int) -> int:
     """An int >= ``min_value`` (bools rejected), else a clear error."""
