@@ -8,7 +8,7 @@ accept anything with ``.detach().cpu().numpy()`` or ``numpy.asarray``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxconv.nn import activations, normalization, pooling
 from jaxconv.nn import layers as L
-from jaxconv.nn import pooling
 
 __all__ = ["from_torch", "load_torch_state_dict", "supported_torch_layers", "to_torch_state_dict"]
 
@@ -229,6 +229,8 @@ def _registry(torch: Any, rngs: nnx.Rngs | None) -> dict[type, Converter]:
         reg[getattr(tnn, f"ConvTranspose{n}d")] = _conv_transpose(getattr(L, f"ConvTranspose{n}d"))
         reg[getattr(tnn, f"BatchNorm{n}d")] = _batchnorm(getattr(L, f"BatchNorm{n}d"))
     reg.update(pooling.torch_converters(tnn))
+    reg.update(normalization.torch_converters(tnn))
+    reg.update(activations.torch_converters(tnn))
     return reg
 
 
@@ -258,33 +260,74 @@ def _check_custom(custom: Any) -> dict[type, Converter]:
     return dict(custom)
 
 
-def from_torch(module: Any, *, custom: Mapping[type, Converter] | None = None, rngs: nnx.Rngs | None = None) -> Any:
-    """Convert a ``torch.nn`` module tree into an equivalent jaxconv NNX module with the same weights.
+def _is_plain_sequential(torch: Any, m: Any) -> bool:
+    # A Sequential subclass without its own forward (torchvision's Conv2dNormActivation) runs as a Sequential.
+    return isinstance(m, torch.nn.Sequential) and type(m).forward is torch.nn.Sequential.forward
 
-    Supported: ``Sequential``, ``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``, ``Linear``,
-    ``Flatten``, ``Identity``, the activations ``ReLU``, ``ReLU6``, ``LeakyReLU``,
-    ``ELU``, ``Sigmoid``, ``Tanh``, ``SiLU``, ``GELU``, ``Softmax``, ``LogSoftmax``,
-    ``Dropout``, ``BatchNorm1d/2d/3d`` (with running statistics and ``num_batches_tracked``),
-    and the pooling, unpooling, upsampling, pixel-shuffle, unfold/fold and padding
-    layers of :mod:`jaxconv.nn` (see :func:`supported_torch_layers`). Each layer's
-    train/eval mode is kept (call ``.eval()`` on either model to switch).
 
-    A module type is matched exactly, not by subclass: a module with its own
-    ``forward`` cannot be known, and raises an error naming its type and path,
-    unless ``custom`` maps its type to a converter ``fn(torch_module, convert)``
-    that builds the NNX module, calling ``convert(child)`` for the submodules.
+def _record_inputs(torch: Any, module: Any, targets: list[Any], examples: tuple[Any, ...]) -> dict[int, tuple[Any, ...]]:
+    """Run ``module`` once on ``examples`` (a copy, no grad) and record each target submodule's positional inputs."""
+    import copy
+
+    work = copy.deepcopy(module)
+    by_id = {id(m): i for i, m in enumerate(module.modules())}
+    wanted = {by_id[id(t)] for t in targets}
+    seen: dict[int, tuple[Any, ...]] = {}
+    hooks = []
+    for i, m in enumerate(work.modules()):
+        if i in wanted:
+            hooks.append(m.register_forward_pre_hook(lambda mod, args, i=i: seen.setdefault(i, tuple(args))))
+    try:
+        with torch.no_grad():
+            work(*examples)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {id(t): seen[by_id[id(t)]] for t in targets if by_id[id(t)] in seen}
+
+
+def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converter] | None = None,
+               rngs: nnx.Rngs | None = None, dtype: Any = None, modes: Sequence[str] = ("train", "eval")) -> Any:
+    """Port a ``torch.nn`` model to an equivalent jaxconv NNX module with the same weights and numbers.
+
+    Two routes, chosen per module:
+
+    - **Structural**: a tree of known layers (``Sequential`` and its subclasses without an
+      own ``forward``, ``Conv*d``, ``BatchNorm*d``, ``Linear``, pools, activations, ... see
+      :func:`supported_torch_layers`) becomes the same tree of :mod:`jaxconv.nn` layers,
+      editable like any NNX model.
+    - **Graph**: a module with its own ``forward`` (a ResNet, a torchvision block, your
+      CNN) is captured with ``torch.export`` on ``example_inputs`` in train and eval mode
+      and becomes a :class:`~jaxconv.nn.graph_import.TorchGraphModule` that runs the
+      captured ATen graph with jaxconv's convolutions, pools, pads, resizing, batch norm
+      and linear (torch's corner rules) and ``jnp``/``lax`` for the rest. Shape arithmetic
+      in ``forward`` is re-evaluated for each input shape; dict and tuple outputs are kept.
+
+    Either way parameters are ``nnx.Param`` and buffers ``nnx.BatchStat`` under torch's
+    ``state_dict`` keys (:func:`to_torch_state_dict` gives exactly ``module.state_dict()``'s
+    keys), the torch model's train/eval mode is the initial mode (``.train()`` /
+    ``.eval()`` switch both ways), and the result runs without torch. The torch model is
+    never changed.
 
     Args:
       module: a ``torch.nn.Module``.
-      custom: optional ``{torch type: converter}``, tried before the built-in table.
-      rngs: ``nnx.Rngs`` for Dropout layers in train mode.
+      *example_inputs: torch tensors to call ``module`` with; needed when any module has
+        its own ``forward``. Capture with batch >= 2 keeps the batch dim free (torch.export
+        fixes dims of size 1).
+      custom: optional ``{torch type: converter}`` for the structural route, tried before
+        the built-in table; a converter ``fn(torch_module, convert)`` returns an NNX module
+        and may call ``convert(child)``.
+      rngs: ``nnx.Rngs`` for dropout and stochastic depth in train mode (default ``nnx.Rngs(0)``).
+      dtype: parameter dtype (e.g. ``jnp.bfloat16``); default: torch's.
+      modes: the modes a graph is captured in (default both; ``("eval",)`` halves the
+        capture time of a model that is only evaluated).
 
     Returns:
-      The NNX module (a :class:`jaxconv.nn.Sequential` for a ``Sequential``, whose
-      parameter names are torch's ``state_dict`` keys).
+      An NNX module: a :class:`jaxconv.nn.Sequential` (structural) or a ``TorchGraphModule``.
 
     Raises:
-      TypeError: an unsupported layer, e.g. ``from_torch: unsupported layer MyBlock at 'features.3'``.
+      TypeError: listing every unsupported op or layer at once (type, module path, source
+        line) with the ``custom=`` hint, or why ``torch.export`` cannot capture the model.
       ValueError: a layer whose configuration jaxconv cannot express (naming it).
 
     Example (needs torch)::
@@ -301,19 +344,52 @@ def from_torch(module: Any, *, custom: Mapping[type, Converter] | None = None, r
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("from_torch needs PyTorch: pip install 'jaxconv[torch]'") from e
+    from jaxconv.nn import graph_import
+
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch: `module` must be a torch.nn.Module, got {type(module).__name__!r}")
+    for i, x in enumerate(example_inputs):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"from_torch: example input {i} must be a torch.Tensor, got {type(x).__name__!r}")
+    modes = tuple(modes)
+    if not modes or any(m not in ("train", "eval") for m in modes):
+        raise ValueError(f"from_torch: `modes` must be a non-empty subset of ('train', 'eval'), got {modes!r}")
+    rngs = nnx.Rngs(0) if rngs is None else rngs
     table = {**_registry(torch, rngs), **_check_custom(custom)}
     paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
+
+    def known(m: Any) -> bool:
+        return type(m) in table or _is_plain_sequential(torch, m)
+
+    graphs: list[Any] = []
+
+    def find(m: Any) -> None:
+        if not known(m):
+            graphs.append(m)
+        elif type(m) not in table or type(m) is torch.nn.Sequential:
+            for c in m.children():
+                find(c)
+
+    find(module)
+    recorded: dict[int, tuple[Any, ...]] = {}
+    if graphs:
+        if not example_inputs:
+            names = ", ".join(f"{type(m).__name__} at '{paths.get(id(m)) or '<root>'}'" for m in graphs)
+            raise TypeError(f"from_torch: modules with their own forward ({names}) are captured as graphs and need "
+                            f"example inputs: from_torch(model, torch.randn(2, 3, 64, 64)); or pass custom={{Type: converter}}")
+        if graphs != [module]:
+            recorded = _record_inputs(torch, module, graphs, example_inputs)
 
     def convert(m: Any) -> Any:
         path = paths.get(id(m), "?")
         where = f"'{path}'" if path else "the root"
-        conv = table.get(type(m))
-        if conv is None:
-            hint = ("; pass custom={" + type(m).__name__ + ": converter} to from_torch, or build it from jaxconv.nn "
-                    "layers and copy the weights with load_torch_state_dict")
-            raise TypeError(f"from_torch: unsupported layer {type(m).__name__} at {where}{hint}")
+        if not known(m):
+            args = example_inputs if m is module else recorded.get(id(m))
+            if args is None:
+                raise TypeError(f"from_torch: {type(m).__name__} at {where} was not called by the example forward; "
+                                f"pass custom={{{type(m).__name__}: converter}}")
+            return graph_import.capture(m, args, rngs=rngs, dtype=dtype, modes=modes, prefix=path)
+        conv = table.get(type(m), _sequential)
         try:
             return conv(m, convert)
         except (ValueError, TypeError) as e:
@@ -321,4 +397,14 @@ def from_torch(module: Any, *, custom: Mapping[type, Converter] | None = None, r
                 raise
             raise type(e)(f"from_torch: cannot convert {type(m).__name__} at {where}: {e}") from e
 
-    return convert(module)
+    result = convert(module)
+    if dtype is not None and not isinstance(result, graph_import.TorchGraphModule):
+        _cast_floats(result, dtype)
+    return result
+
+
+def _cast_floats(model: nnx.Module, dtype: Any) -> None:
+    for var in _state_vars(model).values():
+        v = var.get_value()
+        if jnp.issubdtype(v.dtype, jnp.floating):
+            var.set_value(v.astype(dtype))
