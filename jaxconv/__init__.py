@@ -8,6 +8,8 @@ Flax NNX layers in :mod:`jaxconv.nn`.
 
 from jaxconv import shapes
 from jaxconv.conv import conv, conv1d, conv2d, conv3d, corr2d
+from jaxconv.linear import linear
+from jaxconv.normalization import batch_norm, batch_norm_update, group_norm, layer_norm
 from jaxconv.padding import pad
 from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
 from jaxconv.pool import (
@@ -58,6 +60,8 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
+    "batch_norm",
+    "batch_norm_update",
     "conv",
     "conv1d",
     "conv2d",
@@ -72,7 +76,10 @@ __all__ = [
     "conv_transpose_output_shape",
     "corr2d",
     "fold",
+    "group_norm",
     "interpolate",
+    "layer_norm",
+    "linear",
     "lp_pool1d",
     "lp_pool2d",
     "lp_pool3d",

@@ -3,6 +3,7 @@
 ``import jaxconv.nn`` never imports torch: :func:`from_torch` imports it when called.
 """
 
+from jaxconv.nn.activations import ChannelShuffle, Hardsigmoid, Hardswish, Mish
 from jaxconv.nn.layers import (
     ELU,
     GELU,
@@ -29,6 +30,7 @@ from jaxconv.nn.layers import (
     Softmax,
     Tanh,
 )
+from jaxconv.nn.normalization import GroupNorm, LayerNorm
 from jaxconv.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -89,6 +91,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
     "CircularPad3d",
@@ -104,10 +107,14 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Fold",
+    "GroupNorm",
+    "Hardsigmoid",
+    "Hardswish",
     "Identity",
     "LPPool1d",
     "LPPool2d",
     "LPPool3d",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -117,6 +124,7 @@ __all__ = [
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
+    "Mish",
     "PixelShuffle",
     "PixelUnshuffle",
     "ReLU",

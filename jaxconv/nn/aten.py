@@ -455,7 +455,7 @@ def _bernoulli_mask(c: Context, x: jax.Array, keep: float, shape: tuple[int, ...
 
 def _dropout(per_channel: bool) -> Op:
     def run(c: Context, a: dict[str, Any]) -> Any:
-        x, p, train = a["input"], float(a["p"]), bool(a["train"])
+        x, p, train = a["input"] if "input" in a else a["self"], float(a["p"]), bool(a["train"])  # dropout_ names it self
         if not train or p == 0.0:
             return x
         if p == 1.0:

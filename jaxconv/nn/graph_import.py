@@ -183,8 +183,14 @@ def _check_user_input(prog: Program, inp: Input, x: Any, sizes: dict[str, int]) 
     return x
 
 
-def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Variable], ctx: aten.Context) -> Any:
-    """Evaluate ``prog`` on ``args``; buffers written by the graph are written back into ``state``."""
+def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Variable], ctx: aten.Context,
+                leaf: Callable[[str], Callable[..., Any]] | None = None,
+                observe: Callable[[Step, dict[str, Any], Any], None] | None = None) -> Any:
+    """Evaluate ``prog`` on ``args``; buffers written by the graph are written back into ``state``.
+
+    ``leaf(path)`` gives the NNX module converted with ``custom=`` for a leaf step;
+    ``observe(step, args, out)`` sees every op step (``summary`` uses it).
+    """
     users = [i for i in prog.inputs if i.kind == "user"]
     if len(args) != len(users):
         raise TypeError(f"TorchGraphModule: takes {len(users)} input array(s), as the captured forward, got {len(args)}")
@@ -204,6 +210,12 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
             env[s.out] = env[src.name][idx]
             continue
         a = {k: _resolve(v, env) for k, v in s.args}
+        if s.kind == "leaf":
+            assert leaf is not None
+            env[s.out] = out = leaf(s.op)(*a["xs"])
+            if observe is not None:
+                observe(s, a, out)
+            continue
         if s.kind == "python":
             env[s.out] = _PYTHON_FNS[s.op](*a.values())
             continue
@@ -224,6 +236,8 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
             out = jnp.broadcast_to(jnp.asarray(out).astype(old.dtype), old.shape)
             write(arg, out)
         env[s.out] = out
+        if observe is not None:
+            observe(s, a, out)
     for inp in prog.inputs:
         if inp.kind == "buffer" and env[inp.name] is not initial[inp.name]:
             var = state[inp.key]
@@ -305,7 +319,13 @@ class TorchGraphModule(TorchSubmodule):
         if rngs is not None:
             def key() -> jax.Array:
                 return rngs.dropout()
-        return run_program(prog, args, self._state(), aten.Context(key, self.compute_dtype))
+        return run_program(prog, args, self._state(), aten.Context(key, self.compute_dtype), self._leaf)
+
+    def _leaf(self, path: str) -> Callable[..., Any]:
+        node: Any = self
+        for name in path.split("."):
+            node = getattr(node, name)
+        return node
 
 
 class _Frozen(dict):
@@ -354,14 +374,14 @@ def _export(torch: Any, module: Any, examples: tuple[Any, ...]) -> Any:
     raise CaptureError(f"{type(errors[-1]).__name__}: {str(errors[-1]).strip().splitlines()[0][:500]}") from errors[-1]
 
 
-def _convert_value(torch: Any, v: Any, env_names: set[str]) -> Any:
+def _convert_value(torch: Any, v: Any) -> Any:
     import torch.fx as fx
 
     if isinstance(v, fx.Node):
         return Ref(v.name)
     if isinstance(v, (list, tuple)):
-        return type(v)(_convert_value(torch, i, env_names) for i in v) if not hasattr(v, "_fields") else \
-            tuple(_convert_value(torch, i, env_names) for i in v)
+        return type(v)(_convert_value(torch, i) for i in v) if not hasattr(v, "_fields") else \
+            tuple(_convert_value(torch, i) for i in v)
     if isinstance(v, torch.dtype):
         return _dtype_name(v)
     if isinstance(v, (torch.device, torch.layout, torch.memory_format)):
@@ -410,7 +430,8 @@ def _mutated(target: Any) -> tuple[str, ...]:
     return tuple(a.name for a in target._schema.arguments if a.alias_info is not None and a.alias_info.is_write)
 
 
-def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems: list[str]) -> Program:
+def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems: list[str],
+             leaf_paths: Sequence[str] = ()) -> Program:
     from torch.export.graph_signature import InputKind
 
     sig = ep.graph_signature
@@ -420,6 +441,8 @@ def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems
     user = 0
     for spec in sig.input_specs:
         kind = kinds.get(spec.kind)
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER) and any(spec.target.startswith(p + ".") for p in leaf_paths):
+            continue  # a custom= leaf's own weights: the converted NNX module holds them
         if kind is None:
             problems.append(f"graph input of kind {spec.kind.name} ({spec.arg.name})")
             continue
@@ -451,30 +474,35 @@ def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems
                               kind="getitem", module=path, module_type=typ, source=src))
             continue
         kind, name = _op_name(node.target)
+        if kind == "aten" and name == "leaf" and str(node.target).startswith("jaxconv."):
+            xs = tuple(Ref(x.name) for x in node.args[0])
+            steps.append(Step(node.name, leaf_paths[node.args[1]], (("xs", xs),), kind="leaf", module=leaf_paths[node.args[1]],
+                              module_type=typ, source=src))
+            continue
         if kind == "python":
             if name not in _PYTHON_FNS:
                 problems.append(f"python op {name} in {where}")
                 continue
-            args = tuple((str(i), _convert_value(torch, v, set())) for i, v in enumerate(node.args))
+            args = tuple((str(i), _convert_value(torch, v)) for i, v in enumerate(node.args))
             steps.append(Step(node.name, name, args, kind="python", module=path, module_type=typ, source=src))
             continue
         mutates = _mutated(node.target)
         base = name[:-1] if mutates and name.endswith("_") and not name.startswith("_") else name
         if name in ("sym_size", "sym_numel", "sym_stride", "sym_storage_offset"):
-            args = tuple((str(i), _convert_value(torch, v, set())) for i, v in enumerate(node.args))
+            args = tuple((str(i), _convert_value(torch, v)) for i, v in enumerate(node.args))
             steps.append(Step(node.name, name, args, kind="python", module=path, module_type=typ, source=src))
             continue
         if base not in known:
             problems.append(f"op aten.{name} in {where}")
             continue
-        args = tuple((k, _convert_value(torch, v, set())) for k, v in _bind(node.target, node))
+        args = tuple((k, _convert_value(torch, v)) for k, v in _bind(node.target, node))
         steps.append(Step(node.name, base, args, mutates, module=path, module_type=typ, source=src))
     out_node = next(n for n in ep.graph.nodes if n.op == "output")
     user_outs = [o for o, spec in zip(out_node.args[0], sig.output_specs) if spec.kind.name == "USER_OUTPUT"]
     others = [spec for spec in sig.output_specs if spec.kind.name != "USER_OUTPUT"]
     if others:
         problems.append(f"graph outputs of kind {sorted({s.kind.name for s in others})}")
-    leaves = [_convert_value(torch, o, set()) for o in user_outs]
+    leaves = [_convert_value(torch, o) for o in user_outs]
     captured = tuple(tuple(x.shape) for x in examples if isinstance(x, torch.Tensor))
     return Program(mode, tuple(inputs), tuple(steps), _unflatten(ep.call_spec.out_spec, iter(leaves)), constants, ranges,
                    captured)
@@ -493,9 +521,68 @@ def _unflatten(spec: Any, leaves: Any) -> Any:
     return tuple(children)
 
 
+_LEAF_MODULES: dict[int, Any] = {}
+_LEAF_OP: list[Any] = []
+
+
+def _leaf_op(torch: Any) -> Any:
+    """``jaxconv::leaf``: an op that torch.export keeps opaque, standing for a module converted with ``custom=``."""
+    if _LEAF_OP:
+        return _LEAF_OP[0]
+
+    # the schema is spelled out: this module's postponed annotations are strings torch cannot resolve
+    @torch.library.custom_op("jaxconv::leaf", mutates_args=(), schema="(Tensor[] xs, int idx) -> Tensor")
+    def leaf(xs: list[Any], idx: int) -> Any:
+        return _LEAF_MODULES[idx](*xs).clone()
+
+    @leaf.register_fake
+    def _(xs: list[Any], idx: int) -> Any:
+        from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+        sizes = [tuple(int(d) for d in x.shape) for x in xs]  # fixes the dims (a custom leaf's shape is not symbolic)
+        with unset_fake_temporarily(), torch.no_grad():
+            out = _LEAF_MODULES[idx](*(torch.zeros(sz, dtype=x.dtype) for sz, x in zip(sizes, xs)))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"{_FN}: a module converted with custom= inside a captured forward must return one tensor")
+        return xs[0].new_empty(out.shape, dtype=out.dtype)
+
+    _LEAF_OP.append(leaf)
+    return leaf
+
+
+def _leaf_paths(module: Any, custom: Mapping[type, Any]) -> list[str]:
+    out: list[str] = []
+    for name, m in module.named_modules():
+        if name and type(m) in custom and not any(name.startswith(p + ".") for p in out):
+            out.append(name)
+    return out
+
+
+def _replace_leaves(torch: Any, work: Any, paths: Sequence[str]) -> None:
+    op = _leaf_op(torch)
+
+    class LeafCall(torch.nn.Module):
+        def __init__(self, idx: int, inner: Any) -> None:
+            super().__init__()
+            self.idx, self.inner = idx, inner
+            _LEAF_MODULES[idx] = inner
+
+        def forward(self, *xs: Any) -> Any:
+            return op(list(xs), self.idx)
+
+    for i, path in enumerate(paths):
+        parent_path, _, name = path.rpartition(".")
+        parent = work.get_submodule(parent_path) if parent_path else work
+        setattr(parent, name, LeafCall(i, getattr(parent, name)))
+
+
 def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dtype: Any = None,
-            modes: Sequence[str] = ("train", "eval"), prefix: str = "") -> TorchGraphModule:
+            modes: Sequence[str] = ("train", "eval"), prefix: str = "",
+            custom: Mapping[type, Any] | None = None, convert: Callable[[Any], Any] | None = None) -> TorchGraphModule:
     """Capture ``module``'s forward on ``examples`` in each mode and build a :class:`TorchGraphModule`.
+
+    Submodules whose type is in ``custom`` stay opaque in the capture and are converted
+    with ``convert`` (the structural route, which applies ``custom``).
 
     Raises:
       TypeError: listing every unsupported construct, or the capture's reason (no mode could be captured).
@@ -503,21 +590,25 @@ def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dt
     import torch
 
     work = copy.deepcopy(module)  # capture sets modes; the user's model is never touched
+    leaves = _leaf_paths(module, custom or {})
+    _replace_leaves(torch, work, leaves)
     programs, failures, problems = {}, {}, []
     initial = "train" if module.training else "eval"
-    for mode in sorted(modes, key=lambda m: m != initial):
-        work.train(mode == "train")
-        mode_problems: list[str] = []
-        try:
-            ep = _export(torch, work, examples)
-        except CaptureError as e:
-            failures[mode] = str(e)
-            continue
-        prog = _program(torch, ep, mode, examples, mode_problems)
-        if mode_problems:
+    try:
+        for mode in sorted(modes, key=lambda m: m != initial):
+            work.train(mode == "train")
+            mode_problems: list[str] = []
+            try:
+                ep = _export(torch, work, examples)
+            except CaptureError as e:
+                failures[mode] = str(e)
+                continue
+            prog = _program(torch, ep, mode, examples, mode_problems, leaves)
             problems.extend(p for p in mode_problems if p not in problems)
-        else:
-            programs[mode] = prog
+            if not mode_problems:
+                programs[mode] = prog
+    finally:
+        _LEAF_MODULES.clear()
     where = f" at '{prefix}'" if prefix else ""
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -535,7 +626,12 @@ def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dt
     modules = {name: type(m).__name__ for name, m in module.named_modules()}
     out = TorchGraphModule(type(module).__name__, programs, module.training, rngs, {k: _dtype_name(v.dtype) for k, v in sd.items()},
                            modules, dtype, failures)
+    for path in leaves:
+        assert convert is not None
+        _set_path(out, path.split("."), convert(module.get_submodule(path)), modules)
     for key, t in sd.items():
+        if any(key.startswith(p + ".") for p in leaves):
+            continue
         arr = _to_numpy(t)
         if dtype is not None and np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(dtype)
@@ -552,7 +648,7 @@ def _to_numpy(t: Any) -> np.ndarray:
     return np.array(t.numpy(), copy=True)
 
 
-def _set_path(root: TorchSubmodule, parts: list[str], var: nnx.Variable, modules: dict[str, str]) -> None:
+def _set_path(root: TorchSubmodule, parts: list[str], var: Any, modules: dict[str, str]) -> None:
     node: TorchSubmodule = root
     for i, name in enumerate(parts[:-1]):
         if name in _RESERVED:

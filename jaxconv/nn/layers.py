@@ -20,6 +20,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxconv.conv import conv1d, conv2d, conv3d
+from jaxconv.linear import linear
+from jaxconv.normalization import _batch_norm, _batch_norm_update
 from jaxconv.shapes import (
     PADDING_STRINGS,
     IntOrSeq,
@@ -421,8 +423,8 @@ class Linear(nnx.Module):
     def __call__(self, input: jax.Array) -> jax.Array:
         if input.ndim < 1 or input.shape[-1] != self.in_features:
             raise arg_error("Linear", "input", f"must have last dim in_features={self.in_features}", f"shape {tuple(input.shape)}")
-        y = input @ self.weight[...].T
-        return y if self.bias is None else y + self.bias[...]
+        # One dot_general on the (out, in) weight: `input @ weight.T` copies the weight per eager call.
+        return linear(input, self.weight[...], None if self.bias is None else self.bias[...])
 
 
 class Flatten(nnx.Module):
@@ -676,29 +678,18 @@ class _BatchNorm(nnx.Module):
         if input.shape[1] != self.num_features:
             raise arg_error(fn, "input", f"must have num_features={self.num_features} channels in dim 1", f"shape {tuple(input.shape)}")
         eval_mode = self.use_running_average if use_running_average is None else use_running_average
-        axes = (0, *range(2, input.ndim))
-        bshape = (1, -1) + (1,) * (input.ndim - 2)
         rm, rv, nbt_var = self.running_mean, self.running_var, self.num_batches_tracked
-        if eval_mode and rm is not None and rv is not None:
-            mean, var = rm[...], rv[...]
-        else:
-            mean = jnp.mean(input, axis=axes)
-            var = jnp.mean(jnp.square(input - mean.reshape(bshape)), axis=axes)
-            count = input.size // input.shape[1]
-            if count <= 1:
-                raise arg_error(fn, "input", "needs more than 1 value per channel in train mode", f"shape {tuple(input.shape)}")
-            if not eval_mode and rm is not None and rv is not None and nbt_var is not None:
-                nbt = nbt_var[...] + 1
-                nbt_var[...] = nbt
-                factor = 1.0 / nbt.astype(mean.dtype) if self.momentum is None else self.momentum
-                unbiased = var * (count / (count - 1))
-                rm[...] = (1 - factor) * rm[...] + factor * jax.lax.stop_gradient(mean)
-                rv[...] = (1 - factor) * rv[...] + factor * jax.lax.stop_gradient(unbiased)
-        y = (input - mean.reshape(bshape)) * jax.lax.rsqrt(var.reshape(bshape) + self.eps)
-        if self.weight is not None:
-            y = y * self.weight[...].reshape(bshape)
-        if self.bias is not None:
-            y = y + self.bias[...].reshape(bshape)
+        mean, var = (rm[...], rv[...]) if rm is not None and rv is not None else (None, None)
+        weight = None if self.weight is None else self.weight[...]
+        bias = None if self.bias is None else self.bias[...]
+        # Eval mode uses the running statistics; train mode, or a layer without them, the batch's.
+        y = _batch_norm(fn, input, mean, var, weight, bias, not (eval_mode and mean is not None), self.eps)
+        if not eval_mode and rm is not None and rv is not None and nbt_var is not None:
+            nbt = nbt_var[...] + 1
+            nbt_var[...] = nbt
+            # momentum=None: torch's cumulative average, factor 1 / num_batches_tracked.
+            factor = 1.0 / nbt.astype(rm[...].dtype) if self.momentum is None else self.momentum
+            rm[...], rv[...] = _batch_norm_update(fn, input, rm[...], rv[...], factor)
         return y
 
 

@@ -7,6 +7,7 @@ accept anything with ``.detach().cpu().numpy()`` or ``numpy.asarray``).
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -60,7 +61,8 @@ def _assign(fn: str, key: str, var: nnx.Variable, value: Any) -> None:
     var.set_value(_copy(_checked(fn, key, var, value), var))
 
 
-def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, strict: bool = True) -> tuple[list[str], list[str]]:
+def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any] | str | os.PathLike[str], *,
+                          strict: bool = True) -> tuple[list[str], list[str]]:
     """Copy tensors from a PyTorch ``state_dict`` into a jaxconv model, by torch's key names.
 
     The model's ``nnx.Param`` and ``nnx.BatchStat`` variables are named by their paths
@@ -70,7 +72,9 @@ def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, s
 
     Args:
       model: an NNX module (changed in place).
-      state_dict: ``torch_model.state_dict()``, or any mapping of names to arrays.
+      state_dict: ``torch_model.state_dict()``, any mapping of names to arrays, or the path
+        of a ``.safetensors`` file (read with safetensors' NumPy loader: no torch needed;
+        ``pip install safetensors``) or of a ``torch.save``'d state dict (``.pt``/``.pth``, needs torch).
       strict: if True (default), missing or unexpected keys are an error.
 
     Returns:
@@ -94,6 +98,8 @@ def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, s
     fn = "load_torch_state_dict"
     if not isinstance(model, nnx.Module):
         raise TypeError(f"{fn}: `model` must be an nnx.Module, got {type(model).__name__!r}")
+    if isinstance(state_dict, (str, os.PathLike)):
+        state_dict = _read_state_dict(fn, os.fspath(state_dict))
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"{fn}: `state_dict` must be a mapping of names to tensors, got {type(state_dict).__name__!r}")
     own = _state_vars(model)
@@ -115,6 +121,25 @@ def load_torch_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *, s
     return missing, unexpected
 
 
+def _read_state_dict(fn: str, path: str) -> Mapping[str, Any]:
+    if not os.path.isfile(path):
+        raise ValueError(f"{fn}: `state_dict` path {path!r} is not a file")
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.numpy import load_file
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(f"{fn}: reading {path!r} needs the safetensors package: pip install safetensors") from e
+        return load_file(path)
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{fn}: {path!r} is not a .safetensors file; reading torch.save files needs torch") from e
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(sd, Mapping):
+        raise TypeError(f"{fn}: {path!r} holds a {type(sd).__name__}, not a state dict")
+    return sd
+
+
 def to_torch_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
     """Export a jaxconv model's parameters and batch statistics under torch's key names, as NumPy arrays.
 
@@ -128,9 +153,13 @@ def to_torch_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
       ['0.bias', '0.weight', '1.bias', '1.num_batches_tracked', '1.running_mean', '1.running_var', '1.weight']
     """
     out = {}
+    dtypes = getattr(model, "torch_dtypes", None) or {}  # a ported graph records torch's dtype of every tensor
     for k, v in _state_vars(model).items():
         a = np.asarray(v.get_value())
-        out[k] = a.astype(np.int64) if k.endswith("num_batches_tracked") else a
+        if k in dtypes and dtypes[k] != "bfloat16":
+            out[k] = a.astype(dtypes[k])
+        else:
+            out[k] = a.astype(np.int64) if k.endswith("num_batches_tracked") else a
     return out
 
 
@@ -355,7 +384,8 @@ def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converte
     if not modes or any(m not in ("train", "eval") for m in modes):
         raise ValueError(f"from_torch: `modes` must be a non-empty subset of ('train', 'eval'), got {modes!r}")
     rngs = nnx.Rngs(0) if rngs is None else rngs
-    table = {**_registry(torch, rngs), **_check_custom(custom)}
+    custom_table = _check_custom(custom)
+    table = {**_registry(torch, rngs), **custom_table}
     paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
 
     def known(m: Any) -> bool:
@@ -388,7 +418,8 @@ def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converte
             if args is None:
                 raise TypeError(f"from_torch: {type(m).__name__} at {where} was not called by the example forward; "
                                 f"pass custom={{{type(m).__name__}: converter}}")
-            return graph_import.capture(m, args, rngs=rngs, dtype=dtype, modes=modes, prefix=path)
+            return graph_import.capture(m, args, rngs=rngs, dtype=dtype, modes=modes, prefix=path, custom=custom_table,
+                                        convert=convert)
         conv = table.get(type(m), _sequential)
         try:
             return conv(m, convert)

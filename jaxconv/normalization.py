@@ -1,0 +1,410 @@
+"""Normalisation with ``torch.nn.functional``'s semantics: ``batch_norm``, ``layer_norm``, ``group_norm``.
+
+Every function normalises ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the
+*biased* variance (divided by the count), as torch. JAX is functional: where torch's
+train-mode ``F.batch_norm`` writes new running statistics into its arguments in place,
+:func:`batch_norm` only returns the output and :func:`batch_norm_update` returns the new
+``(running_mean, running_var)`` (torch's momentum rule, *unbiased* batch variance).
+
+Dtypes follow torch's CPU kernels: float16/bfloat16 inputs are computed in float32 (their
+parameters may be float32 or the input's dtype, torch's "mixed dtype" rule) and the
+output is rounded to the input's dtype; other float inputs need parameters of their own
+dtype. Arguments are validated on static shapes before anything is traced.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxconv.linear import as_array
+from jaxconv.shapes import _is_int, arg_error
+
+__all__ = ["batch_norm", "batch_norm_update", "group_norm", "layer_norm"]
+
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def _opmath(dtype: Any) -> Any:
+    """The dtype torch's CPU kernels compute in for inputs of ``dtype``."""
+    return jnp.dtype(jnp.float32) if jnp.dtype(dtype) in _HALF else jnp.dtype(dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------
+
+def _input(fn: str, input: Any, min_rank: int, what: str) -> jax.Array:
+    x = as_array(fn, "input", input)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise arg_error(fn, "input", "must have a floating dtype", str(x.dtype), exc=TypeError)
+    if x.ndim < min_rank:
+        raise arg_error(fn, "input", f"must have rank >= {min_rank}: {what}", f"shape {tuple(x.shape)}")
+    return x
+
+
+def _param(fn: str, name: str, v: Any, x: jax.Array, shape: tuple[int, ...], what: str) -> jax.Array | None:
+    """An optional per-channel (or per-element) parameter of ``shape`` in a dtype torch accepts with ``x``."""
+    if v is None:
+        return None
+    p = as_array(fn, name, v)
+    if tuple(p.shape) != shape:
+        raise arg_error(fn, name, f"must have shape {shape} ({what})", f"shape {tuple(p.shape)}")
+    allowed = (x.dtype, jnp.dtype(jnp.float32)) if x.dtype in _HALF else (x.dtype,)
+    if p.dtype not in allowed:
+        rule = (f"must have the input's dtype {x.dtype} or float32" if x.dtype in _HALF
+                else f"must have the input's dtype {x.dtype} (cast it: {name}.astype(input.dtype))")
+        raise arg_error(fn, name, rule, str(p.dtype), exc=TypeError)
+    return p
+
+
+def _float(fn: str, name: str, v: object, lo: float, hi: float | None = None) -> float:
+    if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
+        raise arg_error(fn, name, "must be a number", v, exc=TypeError)
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except TypeError:  # e.g. a non-scalar array
+        raise arg_error(fn, name, "must be a number", v, exc=TypeError) from None
+    if not math.isfinite(f) or f < lo or (hi is not None and f > hi):
+        raise arg_error(fn, name, f"must be a finite number in [{lo}, {'inf' if hi is None else hi}]", v)
+    return f
+
+
+def _bool(fn: str, name: str, v: object) -> bool:
+    if not isinstance(v, bool) and type(v).__name__ != "bool_":
+        raise arg_error(fn, name, "must be a bool", v, exc=TypeError)
+    return bool(v)
+
+
+def _momentum(fn: str, momentum: Any) -> Any:
+    """A number in [0, 1], or a 0-d array (possibly traced, e.g. ``1 / num_batches_tracked``)."""
+    if isinstance(momentum, jax.Array):
+        if momentum.ndim != 0 or not jnp.issubdtype(momentum.dtype, jnp.floating):
+            raise arg_error(fn, "momentum", "must be a number in [0, 1] or a 0-d float array",
+                            f"{momentum.dtype} array of shape {tuple(momentum.shape)}", exc=TypeError)
+        return momentum
+    return _float(fn, "momentum", momentum, 0.0, 1.0)
+
+
+def _check_batch_size(fn: str, shape: tuple[int, ...], count: int) -> None:
+    # torch's _verify_batch_size / "Expected more than 1 value per channel when training".
+    if count == 1:
+        raise arg_error(fn, "input", "must have more than 1 value per channel when training "
+                        "(N * prod(spatial) > 1; torch: 'Expected more than 1 value per channel when training')", f"shape {shape}")
+
+
+# ---------------------------------------------------------------------------------------
+# batch_norm
+# ---------------------------------------------------------------------------------------
+
+def _affine(y: jax.Array, weight: jax.Array | None, bias: jax.Array | None, bshape: tuple[int, ...]) -> jax.Array:
+    if weight is not None:
+        y = y * weight.astype(y.dtype).reshape(bshape)
+    if bias is not None:
+        y = y + bias.astype(y.dtype).reshape(bshape)
+    return y
+
+
+@functools.partial(jax.jit, static_argnames=("training", "eps"))
+def _batch_norm_jit(x: jax.Array, running_mean: jax.Array | None, running_var: jax.Array | None, weight: jax.Array | None,
+                    bias: jax.Array | None, training: bool, eps: float) -> jax.Array:
+    ct = _opmath(x.dtype)
+    xc = x.astype(ct)
+    bshape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        axes = (0, *range(2, x.ndim))
+        mean = jnp.mean(xc, axis=axes)
+        var = jnp.mean(jnp.square(xc - mean.reshape(bshape)), axis=axes)
+    else:
+        assert running_mean is not None and running_var is not None
+        mean, var = running_mean.astype(ct), running_var.astype(ct)
+    y = (xc - mean.reshape(bshape)) * lax.rsqrt(var.reshape(bshape) + eps)
+    return _affine(y, weight, bias, bshape).astype(x.dtype)
+
+
+def _batch_norm(fn: str, input: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, training: bool,
+                eps: float) -> jax.Array:
+    """:func:`batch_norm` with errors naming ``fn`` (the layers call it with their class name)."""
+    x = _input(fn, input, 2, "(N, C, *)")
+    c = x.shape[1]
+    what = "(C,): one entry per channel in dim 1 of the input"
+    rm = _param(fn, "running_mean", running_mean, x, (c,), what)
+    rv = _param(fn, "running_var", running_var, x, (c,), what)
+    w = _param(fn, "weight", weight, x, (c,), what)
+    b = _param(fn, "bias", bias, x, (c,), what)
+    training = _bool(fn, "training", training)
+    eps = _float(fn, "eps", eps, 0.0)
+    if not training:
+        for name, v in (("running_mean", rm), ("running_var", rv)):
+            if v is None:
+                raise arg_error(fn, name, "must be given in evaluation mode (training=False)", None)
+    else:
+        _check_batch_size(fn, tuple(x.shape), x.shape[0] * math.prod(x.shape[2:]))
+    return _batch_norm_jit(x, None if training else rm, None if training else rv, w, b, training, eps)
+
+
+def batch_norm(
+    input: jax.Array,
+    running_mean: jax.Array | None,
+    running_var: jax.Array | None,
+    weight: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> jax.Array:
+    """Batch normalisation over dim 1: ``torch.nn.functional.batch_norm``, returning the output only.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel ``c`` of dim 1. With
+    ``training=False`` ``mean``/``var`` are ``running_mean``/``running_var``; with
+    ``training=True`` they are the batch statistics over every dim but 1 (biased variance,
+    ``sum((x - mean)^2) / count``), and the gradient flows through them as in torch.
+
+    Where torch's train mode also overwrites ``running_mean``/``running_var`` in place, JAX
+    arrays are immutable: get the new values from :func:`batch_norm_update`.
+
+    Args:
+      input: ``(N, C, *)``, a floating dtype.
+      running_mean, running_var: ``(C,)``; may be ``None`` only when ``training``.
+      weight, bias: optional ``(C,)``.
+      training: use the batch statistics (True) or the running ones (False).
+      momentum: accepted for torch's signature; only :func:`batch_norm_update` uses it.
+      eps: added to the variance, a finite number >= 0.
+
+    Returns:
+      ``(N, C, *)`` in the input's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> x = jnp.array([[1.0, 10.0], [3.0, 30.0]])  # (N=2, C=2)
+      >>> jaxconv.batch_norm(x, None, None, training=True, eps=0.0)
+      Array([[-1., -1.],
+             [ 1.,  1.]], dtype=float32)
+      >>> jaxconv.batch_norm(x, jnp.array([1.0, 10.0]), jnp.array([4.0, 100.0]), eps=0.0)
+      Array([[0., 0.],
+             [1., 2.]], dtype=float32)
+    """
+    _float("batch_norm", "momentum", momentum, 0.0, 1.0)
+    return _batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, eps)
+
+
+@jax.jit
+def _batch_norm_update_jit(x: jax.Array, running_mean: jax.Array, running_var: jax.Array,
+                           momentum: Any) -> tuple[jax.Array, jax.Array]:
+    ct = _opmath(x.dtype)
+    xc = lax.stop_gradient(x).astype(ct)
+    axes = (0, *range(2, x.ndim))
+    count = x.shape[0] * math.prod(x.shape[2:])
+    mean = jnp.mean(xc, axis=axes)
+    var_sum = jnp.sum(jnp.square(xc - mean.reshape((1, -1) + (1,) * (x.ndim - 2))), axis=axes)
+    unbiased = var_sum / (count - 1)
+
+    def update(running: jax.Array, stat: jax.Array) -> jax.Array:
+        acc = jnp.result_type(ct, running.dtype)
+        m = jnp.asarray(momentum, acc)
+        return (m * stat.astype(acc) + (1 - m) * running.astype(acc)).astype(running.dtype)
+
+    return update(running_mean, mean), update(running_var, unbiased)
+
+
+def _batch_norm_update(fn: str, input: Any, running_mean: Any, running_var: Any, momentum: Any) -> tuple[jax.Array, jax.Array]:
+    """:func:`batch_norm_update` with errors naming ``fn``."""
+    x = _input(fn, input, 2, "(N, C, *)")
+    c = x.shape[1]
+    what = "(C,): one entry per channel in dim 1 of the input"
+    for name, v in (("running_mean", running_mean), ("running_var", running_var)):
+        if v is None:
+            raise arg_error(fn, name, "must be an array (the running statistic to update)", None, exc=TypeError)
+    rm = _param(fn, "running_mean", running_mean, x, (c,), what)
+    rv = _param(fn, "running_var", running_var, x, (c,), what)
+    assert rm is not None and rv is not None
+    m = _momentum(fn, momentum)
+    if x.shape[0] * math.prod(x.shape[2:]) <= 1:
+        raise arg_error(fn, "input", "must have more than 1 value per channel when training "
+                        "(the unbiased variance divides by N * prod(spatial) - 1)", f"shape {tuple(x.shape)}")
+    return _batch_norm_update_jit(x, rm, rv, m)
+
+
+def batch_norm_update(
+    input: jax.Array,
+    running_mean: jax.Array,
+    running_var: jax.Array,
+    momentum: float = 0.1,
+) -> tuple[jax.Array, jax.Array]:
+    """The running statistics torch's train-mode ``F.batch_norm`` writes in place, returned.
+
+    ``new = (1 - momentum) * running + momentum * batch_stat`` per channel, with the batch
+    mean and the *unbiased* batch variance ``sum((x - mean)^2) / (count - 1)`` over every
+    dim but 1 (``count = N * prod(spatial)``). The batch statistics are computed in
+    float32 for float16/bfloat16 inputs (torch's accumulate type) and are
+    ``stop_gradient``-ed (torch's running statistics are buffers, not part of the graph);
+    the results keep the running statistics' dtypes.
+
+    Args:
+      input: ``(N, C, *)``, a floating dtype, more than one value per channel.
+      running_mean, running_var: ``(C,)``, the current running statistics.
+      momentum: a number in ``[0, 1]``, or a 0-d float array (e.g. ``1 / num_batches_tracked``
+        for torch's ``momentum=None`` cumulative average; not range-checked).
+
+    Returns:
+      ``(new_running_mean, new_running_var)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> x = jnp.array([[1.0], [3.0]])  # (N=2, C=1): mean 2, unbiased variance 2
+      >>> jaxconv.batch_norm_update(x, jnp.zeros(1), jnp.ones(1), momentum=0.5)
+      (Array([1.], dtype=float32), Array([1.5], dtype=float32))
+    """
+    return _batch_norm_update("batch_norm_update", input, running_mean, running_var, momentum)
+
+
+# ---------------------------------------------------------------------------------------
+# layer_norm and group_norm
+# ---------------------------------------------------------------------------------------
+
+def _normalized_shape(fn: str, normalized_shape: Any) -> tuple[int, ...]:
+    rule = "must be an int or a non-empty sequence of ints >= 0"
+    if _is_int(normalized_shape):
+        ns: tuple[int, ...] = (operator.index(normalized_shape),)  # type: ignore[arg-type]
+    elif isinstance(normalized_shape, Sequence) and not isinstance(normalized_shape, str) and all(
+            _is_int(v) for v in normalized_shape):
+        ns = tuple(operator.index(v) for v in normalized_shape)
+    else:
+        raise arg_error(fn, "normalized_shape", rule, normalized_shape, exc=TypeError)
+    if not ns or any(v < 0 for v in ns):
+        raise arg_error(fn, "normalized_shape", rule, normalized_shape)
+    return ns
+
+
+@functools.partial(jax.jit, static_argnames=("n", "eps"))
+def _layer_norm_jit(x: jax.Array, weight: jax.Array | None, bias: jax.Array | None, n: int, eps: float) -> jax.Array:
+    ct = _opmath(x.dtype)
+    xc = x.astype(ct)
+    axes = tuple(range(x.ndim - n, x.ndim))
+    mean = jnp.mean(xc, axis=axes, keepdims=True)
+    var = jnp.mean(jnp.square(xc - mean), axis=axes, keepdims=True)
+    y = (xc - mean) * lax.rsqrt(var + eps)
+    if weight is not None:
+        y = y * weight.astype(ct)
+    if bias is not None:
+        y = y + bias.astype(ct)
+    return y.astype(x.dtype)
+
+
+def _layer_norm(fn: str, input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: float) -> jax.Array:
+    """:func:`layer_norm` with errors naming ``fn``."""
+    ns = _normalized_shape(fn, normalized_shape)
+    x = _input(fn, input, 1, "(*, *normalized_shape)")
+    if x.ndim < len(ns) or tuple(x.shape[x.ndim - len(ns):]) != ns:
+        raise arg_error(fn, "normalized_shape", f"must equal the input's last {len(ns)} dim(s): input (*, {', '.join(map(str, ns))})",
+                        f"{ns} for an input of shape {tuple(x.shape)}")
+    what = "normalized_shape"
+    w = _param(fn, "weight", weight, x, ns, what)
+    b = _param(fn, "bias", bias, x, ns, what)
+    eps = _float(fn, "eps", eps, 0.0)
+    return _layer_norm_jit(x, w, b, len(ns), eps)
+
+
+def layer_norm(
+    input: jax.Array,
+    normalized_shape: int | Sequence[int],
+    weight: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    eps: float = 1e-5,
+) -> jax.Array:
+    """Normalise over the last dims: ``torch.nn.functional.layer_norm``.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with ``mean`` and the biased
+    ``var`` over the last ``len(normalized_shape)`` dims, separately for every leading index.
+
+    Args:
+      input: ``(*, *normalized_shape)``, a floating dtype.
+      normalized_shape: the trailing shape to normalise over (an int for one dim; torch's
+        functional wants a sequence, its ``nn.LayerNorm`` an int or a sequence).
+      weight, bias: optional, of shape ``normalized_shape`` (elementwise affine).
+      eps: added to the variance, a finite number >= 0.
+
+    Returns:
+      The input's shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> jaxconv.layer_norm(jnp.array([[1.0, 3.0], [0.0, 10.0]]), (2,), eps=0.0)
+      Array([[-1.,  1.],
+             [-1.,  1.]], dtype=float32)
+    """
+    return _layer_norm("layer_norm", input, normalized_shape, weight, bias, eps)
+
+
+@functools.partial(jax.jit, static_argnames=("num_groups", "eps"))
+def _group_norm_jit(x: jax.Array, weight: jax.Array | None, bias: jax.Array | None, num_groups: int, eps: float) -> jax.Array:
+    ct = _opmath(x.dtype)
+    n, c = x.shape[0], x.shape[1]
+    g = x.astype(ct).reshape(n, num_groups, c // num_groups * math.prod(x.shape[2:]))
+    mean = jnp.mean(g, axis=2, keepdims=True)
+    var = jnp.mean(jnp.square(g - mean), axis=2, keepdims=True)
+    y = ((g - mean) * lax.rsqrt(var + eps)).reshape(x.shape)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2)).astype(x.dtype)
+
+
+def _group_norm(fn: str, input: Any, num_groups: Any, weight: Any, bias: Any, eps: float) -> jax.Array:
+    """:func:`group_norm` with errors naming ``fn``."""
+    x = _input(fn, input, 2, "(N, C, *)")
+    if not _is_int(num_groups):
+        raise arg_error(fn, "num_groups", "must be an int >= 1", num_groups, exc=TypeError)
+    g = operator.index(num_groups)  # type: ignore[arg-type]
+    if g < 1:
+        raise arg_error(fn, "num_groups", "must be an int >= 1", num_groups)
+    n, c = x.shape[0], x.shape[1]
+    if c % g:
+        raise arg_error(fn, "num_groups", f"must divide the input's channels C={c} (input shape {tuple(x.shape)})", num_groups)
+    # torch's _verify_batch_size over [N * C / G, G, *spatial].
+    _check_batch_size(fn, tuple(x.shape), n * (c // g) * math.prod(x.shape[2:]))
+    what = "(C,): one entry per channel in dim 1 of the input"
+    w = _param(fn, "weight", weight, x, (c,), what)
+    b = _param(fn, "bias", bias, x, (c,), what)
+    eps = _float(fn, "eps", eps, 0.0)
+    return _group_norm_jit(x, w, b, g, eps)
+
+
+def group_norm(
+    input: jax.Array,
+    num_groups: int,
+    weight: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    eps: float = 1e-5,
+) -> jax.Array:
+    """Normalise over groups of channels: ``torch.nn.functional.group_norm``.
+
+    The ``C`` channels of dim 1 are split into ``num_groups`` consecutive groups of
+    ``C / num_groups``; each sample's group is normalised with its own mean and biased
+    variance over its channels and all spatial positions, then ``* weight[c] + bias[c]``
+    per channel.
+
+    Args:
+      input: ``(N, C, *)``, a floating dtype.
+      num_groups: an int >= 1 dividing ``C``.
+      weight, bias: optional ``(C,)``.
+      eps: added to the variance, a finite number >= 0.
+
+    Returns:
+      The input's shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> x = jnp.array([[1.0, 3.0, 0.0, 10.0]])  # (N=1, C=4): groups (1, 3) and (0, 10)
+      >>> jaxconv.group_norm(x, 2, eps=0.0)
+      Array([[-1.,  1., -1.,  1.]], dtype=float32)
+    """
+    return _group_norm("group_norm", input, num_groups, weight, bias, eps)
