@@ -19,13 +19,18 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxconv import shapes
+from jaxconv.nn import activations as A
 from jaxconv.nn import layers as L
+from jaxconv.nn import normalization as N
 from jaxconv.nn import pooling as P
 
 __all__ = ["LayerInfo", "Summary", "summary"]
 
+# Spatially pointwise for the receptive field; as for BatchNorm, the statistics of LayerNorm and
+# GroupNorm are not counted as a window. ChannelShuffle permutes channels only.
 _POINTWISE = (L.BatchNorm1d, L.BatchNorm2d, L.BatchNorm3d, L.ReLU, L.ReLU6, L.LeakyReLU, L.ELU, L.Sigmoid, L.Tanh, L.SiLU,
-              L.GELU, L.Dropout, L.Identity, nnx.Dropout, L.Sequential)  # a Sequential is a leaf only when empty
+              L.GELU, L.Dropout, L.Identity, nnx.Dropout, L.Sequential,  # a Sequential is a leaf only when empty
+              N.LayerNorm, N.GroupNorm, A.Hardswish, A.Hardsigmoid, A.Mish, A.ChannelShuffle)
 _FLAT = (L.Flatten, L.Linear, P.Unfold)
 _UPSAMPLING = (L._ConvTransposeNd, P.Upsample, P.PixelShuffle, P._MaxUnpoolNd, P.Fold)
 _UNKNOWN, _FLATTENED = "unknown", "flat"
@@ -271,6 +276,11 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     else:
         raise shapes.arg_error(fn, "input_shape", "must be a shape (a non-empty sequence of ints >= 1, batch dim included) "
                                "or a sequence of shapes, one per model input", input_shape)
+    from jaxconv.nn.graph_import import TorchGraphModule
+
+    if isinstance(model, TorchGraphModule):
+        rows, out = _graph_rows(model, in_shapes, dtype)
+        return _render(model, rows, in_shapes, out, dtype)
     modules = list(nnx.iter_modules(model))
     leaf_types = {type(m) for _, m in modules if not _is_rng(m) and not any(
         isinstance(c, nnx.Module) and not _is_rng(c) for _, c in nnx.iter_children(m))}
@@ -344,6 +354,10 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
         rows.append(LayerInfo(name, _type_name(layer), ys, _count(layer, nnx.Param), _flops(layer, xs, ys), size, stride,
                               inferred and size is not None))
 
+    return _render(model, rows, in_shapes, out, dtype)
+
+
+def _render(model: nnx.Module, rows: list[LayerInfo], in_shapes: tuple[tuple[int, ...], ...], out: Any, dtype: Any) -> Summary:
     total_params = _count(model, nnx.Param)
     batch_stats = _count(model, nnx.BatchStat)
     total_flops = sum(r.flops for r in rows if r.flops is not None)
@@ -379,3 +393,63 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
     s.rows, s.total_params, s.batch_stats, s.total_flops = tuple(rows), total_params, batch_stats, total_flops
     s.input_shape, s.output_shape = in_shapes[0] if len(in_shapes) == 1 else in_shapes, out_shape
     return s
+
+
+def _step_flops(op: str, a: dict[str, Any], out: Any) -> int:
+    """FLOPs of one captured op (multiply-add = 2, bias add = 1): conv, transposed conv, linear; 0 otherwise."""
+    w = a.get("weight")
+    if op in ("conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d") and w is not None:
+        x, bias = a["input"], a.get("bias") is not None
+        taps = math.prod(w.shape[2:])
+        if op.startswith("conv_transpose") or a.get("transposed"):
+            return 2 * math.prod(x.shape) * w.shape[1] * taps + (math.prod(out.shape) if bias else 0)
+        return 2 * math.prod(out.shape) * w.shape[1] * taps + (math.prod(out.shape) if bias else 0)
+    if op == "linear" and w is not None:
+        rows = math.prod(a["input"].shape[:-1])
+        return 2 * rows * w.shape[-1] * (w.shape[0] if w.ndim == 2 else 1) + (math.prod(out.shape) if a.get("bias") is not None else 0)
+    return 0
+
+
+def _graph_rows(model: Any, in_shapes: tuple[tuple[int, ...], ...], dtype: Any) -> tuple[list[LayerInfo], Any]:
+    """A row per call of a torch leaf module (consecutive ops of one module path) or per op of a forward."""
+    from jaxconv.nn import aten, graph_import
+
+    graphdef, state = nnx.split(model)
+    calls: list[list[Any]] = []  # [path, type, out_shape, flops]
+
+    def observe(step: Any, a: dict[str, Any], out: Any) -> None:
+        y = out[0] if isinstance(out, (tuple, list)) and out else out
+        shape = tuple(getattr(y, "shape", ()))
+        flops = _step_flops(step.op, a, y)
+        leaf = step.kind == "leaf" or step.module in model.torch_modules and not any(
+            k.startswith(step.module + ".") for k in model.torch_modules) and step.module
+        if calls and leaf and calls[-1][0] == step.module:
+            calls[-1][2], calls[-1][3] = shape, calls[-1][3] + flops
+            return
+        name = step.module if leaf else ".".join(p for p in (step.module, step.op) if p)
+        calls.append([step.module if leaf else name, step.module_type if leaf else step.op, shape, flops, leaf])
+
+    def run(state: Any, *xs: Any) -> Any:
+        m = nnx.merge(graphdef, state)
+        prog = m.programs["eval" if m.use_running_average else "train"]
+        rngs = m.rngs
+        ctx = aten.Context((lambda: rngs.dropout()) if rngs is not None else None, m.compute_dtype)
+        return graph_import.run_program(prog, xs, m._state(), ctx, m._leaf, observe)
+
+    try:
+        out = jax.eval_shape(run, state, *(jax.ShapeDtypeStruct(sh, jnp.dtype(dtype)) for sh in in_shapes))
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"summary: {e}") from e
+    seen: set[str] = set()
+    rows = []
+    for name, typ, shape, flops, leaf in calls:
+        params = 0
+        if leaf and name not in seen:
+            seen.add(name)
+            node: Any = model
+            for part in name.split("."):
+                node = getattr(node, part, None)  # a module without parameters has no container
+            params = 0 if node is None else _count(node, nnx.Param)
+        rows.append(LayerInfo(name, typ, shape, params, flops, None, None))
+    return rows, out
