@@ -302,18 +302,25 @@ class MyConv(tnn.Conv2d):
         return super().forward(x).relu()
 
 
-def test_unsupported_layer_names_type_and_path():
-    """oracle: the tree's paths. An unknown module names its type and where it is."""
+def test_module_with_own_forward_needs_example_inputs():
+    """oracle: the tree's paths and torch CPU. A module with its own forward is captured as a graph:
+    without example inputs the error names its type and path; with them it ports (graph route, inside
+    the structural Sequential), or a custom converter replaces it."""
     tm = tnn.Sequential(tnn.Conv2d(1, 2, 3), tnn.Sequential(tnn.ReLU(), tnn.ReLU(), tnn.ReLU(), MyBlock()))
-    with pytest.raises(TypeError, match=r"from_torch: unsupported layer MyBlock at '1\.3'; pass custom=\{MyBlock: converter\}"):
+    with pytest.raises(TypeError, match=r"from_torch: modules with their own forward \(MyBlock at '1\.3'\) .*example inputs"):
         nn.from_torch(tm)
-    with pytest.raises(TypeError, match=r"from_torch: unsupported layer MyConv at the root"):
+    with pytest.raises(TypeError, match=r"from_torch: modules with their own forward \(MyConv at '<root>'\)"):
         nn.from_torch(MyConv(1, 1, 1))
-    with pytest.raises(TypeError, match="unsupported layer ModuleList"):
-        nn.from_torch(tnn.ModuleList([tnn.ReLU()]))
-    # A custom converter makes it work.
+    with pytest.raises(TypeError, match="unsupported layer ModuleList at the root: it has no forward"):
+        nn.from_torch(tnn.ModuleList([tnn.ReLU()]), torch.randn(1, 1))
+    x = torch.randn(2, 1, 5, 5)
+    jm = nn.from_torch(tm, x)
+    assert isinstance(jm, nn.Sequential) and type(jm[1][3]).__name__ == "TorchGraphModule"
+    np.testing.assert_allclose(jm(jnp.asarray(x.numpy())), _np(tm(x)), atol=1e-6)
+    mc = MyConv(1, 1, 1)
+    np.testing.assert_allclose(nn.from_torch(mc, x)(jnp.asarray(x.numpy())), _np(mc(x)), atol=1e-6)
+    # A custom converter makes it work without example inputs.
     jm = nn.from_torch(tm, custom={MyBlock: lambda m, convert: (lambda x: x * 2)})
-    x = torch.randn(1, 1, 5, 5)
     np.testing.assert_allclose(jm(jnp.asarray(x.numpy())), _np(tm(x)), atol=1e-6)
 
 

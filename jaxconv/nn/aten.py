@@ -271,7 +271,7 @@ def _cumsum(c: Context, a: dict[str, Any]) -> Any:
 # shapes and indexing
 # ---------------------------------------------------------------------------------------
 
-op("view", "reshape", "_unsafe_view", "_reshape_alias")(lambda c, a: jnp.reshape(a["self"], tuple(a["size"])))
+op("view", "reshape", "_unsafe_view", "_reshape_alias")(lambda c, a: jnp.reshape(a["self"], tuple(a["size"] if "size" in a else a["shape"])))
 op("permute")(lambda c, a: jnp.transpose(a["self"], tuple(a["dims"])))
 op("transpose")(lambda c, a: jnp.swapaxes(a["self"], a["dim0"], a["dim1"]))
 op("t", "numpy_T")(lambda c, a: a["self"].T)

@@ -162,7 +162,7 @@ def _check_user_input(prog: Program, inp: Input, x: Any, sizes: dict[str, int]) 
                         + (" (convert with jnp.asarray(t.numpy()))" if type(x).__module__.startswith("torch") else ""))
     x = jnp.asarray(x)
     fixed = [i for i, s in enumerate(inp.shape) if isinstance(s, int)]
-    shown = tuple(s if isinstance(s, int) else "*" for s in inp.shape)
+    shown = "(" + ", ".join(str(s) if isinstance(s, int) else "*" for s in inp.shape) + ")"
     if x.ndim != len(inp.shape) or any(x.shape[i] != inp.shape[i] for i in fixed):
         raise ValueError(f"TorchGraphModule: input {inp.index} has shape {tuple(x.shape)}, but the capture fixed its "
                          f"shape to {shown} ('*' dims are free; captured at {prog.captured_shapes[inp.index]}): call it "
@@ -230,7 +230,16 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
                 env[ref.name] = value
 
         writer = _WRITING_OPS.get(s.op)
-        out = writer(ctx, a, write) if writer is not None else aten.OPS[s.op](ctx, a)
+        try:
+            out = writer(ctx, a, write) if writer is not None else aten.OPS[s.op](ctx, a)
+        except (TypeError, ValueError) as e:
+            if str(e).startswith("TorchGraphModule"):
+                raise
+            shapes_in = ", ".join(f"{k}={tuple(v.shape)}" for k, v in a.items() if hasattr(v, "shape"))
+            where = f"{s.module_type or 'forward'} at '{s.module or '<root>'}'" + (f" ({s.source})" if s.source else "")
+            raise ValueError(f"TorchGraphModule: aten.{s.op} in {where} fails for these input shapes ({shapes_in}): {e}. "
+                             f"The forward was captured at input shapes {list(prog.captured_shapes)}; its shape "
+                             f"arithmetic may only hold there") from e
         for arg in s.mutates:  # in place: the result becomes the argument's value, in its dtype and shape
             old = a[arg]
             out = jnp.broadcast_to(jnp.asarray(out).astype(old.dtype), old.shape)
@@ -359,9 +368,12 @@ def _export(torch: Any, module: Any, examples: tuple[Any, ...]) -> Any:
 
     tries = [hints(lambda x: [d for d in range(x.ndim) if d != 1 or x.ndim < 3]),
              hints(lambda x: [0] if x.ndim else []), None]
-    log = logging.getLogger("torch.fx.experimental.symbolic_shapes")
-    level = log.level
-    log.setLevel(logging.ERROR)  # export logs sympy's failed inequality solving as warnings, then falls back
+    # export logs sympy's failed inequality solving (warnings) and data-dependent guards (errors, with
+    # the whole graph) before it raises; the reason reaches the user in our TypeError instead.
+    logs = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._subclasses.fake_tensor")]
+    levels = [lg.level for lg in logs]
+    for lg in logs:
+        lg.setLevel(logging.CRITICAL)
     errors = []
     try:
         for dyn in tries:
@@ -370,7 +382,8 @@ def _export(torch: Any, module: Any, examples: tuple[Any, ...]) -> Any:
             except Exception as e:  # any capture failure: try with fewer dynamic dims
                 errors.append(e)
     finally:
-        log.setLevel(level)
+        for lg, lv in zip(logs, levels):
+            lg.setLevel(lv)
     raise CaptureError(f"{type(errors[-1]).__name__}: {str(errors[-1]).strip().splitlines()[0][:500]}") from errors[-1]
 
 
@@ -379,9 +392,8 @@ def _convert_value(torch: Any, v: Any) -> Any:
 
     if isinstance(v, fx.Node):
         return Ref(v.name)
-    if isinstance(v, (list, tuple)):
-        return type(v)(_convert_value(torch, i) for i in v) if not hasattr(v, "_fields") else \
-            tuple(_convert_value(torch, i) for i in v)
+    if isinstance(v, (list, tuple)):  # plain containers: fx's immutable_list would need torch to unpickle
+        return (list if isinstance(v, list) else tuple)(_convert_value(torch, i) for i in v)
     if isinstance(v, torch.dtype):
         return _dtype_name(v)
     if isinstance(v, (torch.device, torch.layout, torch.memory_format)):
@@ -448,7 +460,8 @@ def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems
             continue
         if kind == "user":
             val = next(n for n in ep.graph.nodes if n.name == spec.arg.name).meta.get("val")
-            shape = tuple(s if isinstance(s, int) else str(s) for s in val.shape)
+            # a dim the capture specialised is a SymInt that prints as its value
+            shape = tuple(int(str(s)) if str(s).isdigit() else str(s) for s in val.shape)
             inputs.append(Input(spec.arg.name, kind, index=user, shape=shape, dtype=_dtype_name(val.dtype)))
             user += 1
         elif kind == "constant":
@@ -512,7 +525,8 @@ def _unflatten(spec: Any, leaves: Any) -> Any:
     """torch's output pytree spec as plain dicts / tuples / lists of Refs (namedtuples become tuples)."""
     if spec.is_leaf():
         return next(leaves)
-    children = [_unflatten(c, leaves) for c in spec.children_specs]
+    kids = spec.children() if hasattr(spec, "children") else spec.children_specs
+    children = [_unflatten(c, leaves) for c in kids]
     t = spec.type
     if t in (dict,) or (isinstance(t, type) and issubclass(t, dict)):
         return dict(zip(spec.context, children))
