@@ -381,6 +381,28 @@ def test_data_parallel_step_on_4_devices_equals_unsharded(ported, tmp_path):
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-3000:]
 
 
+def test_transposed_weight_matmuls_become_linear():
+    """oracle: torch CPU, and the captured program. ``x @ w.t()`` and ``addmm(b, x, w.t())`` on parameters run as
+    jaxconv.linear on torch's (out, in) layout: no transposed copy of the weight in the optimised HLO."""
+    class MM(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tnn.Parameter(torch.randn(64, 256))
+            self.b = tnn.Parameter(torch.randn(64))
+            self.w2 = tnn.Parameter(torch.randn(8, 64))
+
+        def forward(self, x):
+            return torch.addmm(self.b, x, self.w.t()) @ self.w2.t()
+
+    tm = MM()
+    x = torch.randn(1, 256)
+    jm = nn.from_torch(tm, x)
+    assert [st.op for st in jm.programs["eval"].steps] == ["linear", "linear"]
+    _close(jm(_j(x)), tm(x).detach().numpy())
+    hlo = nnx.jit(lambda m, x: m(x)).lower(jm, _j(x)).compile().as_text()
+    assert "transpose(" not in hlo
+
+
 def test_summary_of_a_graph_module(ported):
     """oracle: torch's parameter count and the conv/linear FLOP formula. A row per torch module call or op."""
     tm, jm, _ = ported
