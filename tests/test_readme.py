@@ -24,6 +24,12 @@ def test_readme_has_examples():
 @pytest.mark.parametrize("upto", range(1, len(BLOCKS) + 1))
 def test_readme_block_runs(upto, capsys):
     """Block ``upto`` runs after the blocks before it (their names are in scope). oracle: the block's own asserts."""
+    if any("torchvision" in code for code in BLOCKS[:upto]):
+        # the torchvision wheel here cannot load its C++ ops beside the CPU torch (tests/torchvision_compat.py);
+        # a reader's normal install needs no such step
+        from tests.torchvision_compat import import_torchvision
+
+        import_torchvision()
     ns: dict = {}
     for code in BLOCKS[:upto]:
         exec(compile(code, "README.md", "exec"), ns)

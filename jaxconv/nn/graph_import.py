@@ -276,6 +276,13 @@ class TorchSubmodule(nnx.Module):
     def __init__(self, torch_type: str) -> None:
         self.torch_type = torch_type
 
+    def __getitem__(self, key: int | str) -> Any:
+        """``model.layer1[0]``: children of a ``Sequential`` / ``ModuleList`` by index, as in torch."""
+        try:
+            return getattr(self, str(key))
+        except AttributeError:
+            raise KeyError(f"{self.torch_type} has no child {key!r}") from None
+
     def __repr__(self) -> str:
         names = [k for k in vars(self) if not k.startswith("_") and k != "torch_type"]
         return f"TorchSubmodule[{self.torch_type}]({', '.join(names)})"
