@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Op modules whose public functions must all be exported by ``jaxconv`` (the top level is
 # the one place users import ops from). Specs and spec builders are internal plumbing.
-OP_MODULES = ("conv", "padding", "pool", "transpose", "resize", "patches")
+OP_MODULES = ("conv", "padding", "pool", "transpose", "resize", "patches", "linear", "normalization")
 INTERNAL = {"ConvSpec", "conv_spec", "ConvTransposeSpec", "conv_transpose_spec", "PoolSpec", "ResizeSpec",
             "resize_spec", "PatchSpec", "PAD_MODES", "MODES", "check_pad_limits", "pad_spatial"}
 
@@ -45,7 +45,7 @@ SIGNATURE_DIFFERENCES: dict[str, dict[str, str]] = {
     **{f"nn.{name}": {"device": "no devices in JAX layers: placement follows the inputs' sharding",
                       "dtype": "keyword-only here, beside NNX's `rngs`"}
        for name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-                    "Linear", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")},
+                    "Linear", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm")},
 }
 
 # Names that exist in torch with a different meaning or signature on purpose: not compared.

@@ -313,7 +313,48 @@ def shapes_cases() -> list[Case]:
     return c
 
 
-ALL_CASES = conv_cases() + pad_cases() + transpose_cases() + pool_cases() + resize_cases() + patches_cases() + shapes_cases()
+def linear_norm_cases() -> list[Case]:
+    x, w, c3 = a(2, 3), a(4, 3), a(3)
+    xn = a(2, 3, 4)
+    return [
+        Case("linear", "shape", "input", (a(), w), n_arrays=2, id="rank0"),
+        Case("linear", "shape", "input", (a(2, 5), w), n_arrays=2, id="in_features"),
+        Case("linear", "shape", "weight", (x, a(4, 3, 1)), n_arrays=2, id="rank3"),
+        Case("linear", "shape", "bias", (x, w, a(5)), n_arrays=3),
+        Case("linear", "type", "weight", (x, w.astype(jnp.float16)), exc=TypeError, n_arrays=2, id="dtype"),
+        Case("linear", "type", "bias", (x, w, a(4, dtype=jnp.int32)), exc=TypeError, n_arrays=3, id="dtype"),
+        Case("linear", "type", "input", ("x", w), exc=TypeError, id="str-input"),
+        Case("batch_norm", "shape", "input", (a(3), c3, c3), n_arrays=3, id="rank"),
+        Case("batch_norm", "shape", "running_mean", (xn, a(4), c3), n_arrays=3),
+        Case("batch_norm", "shape", "weight", (xn, c3, c3, a(2)), n_arrays=4),
+        Case("batch_norm", "range", "running_mean", (xn, None, c3), n_arrays=1, id="none-in-eval"),
+        Case("batch_norm", "shape", "input", (a(1, 3), None, None), dict(training=True), n_arrays=1, id="one-value"),
+        Case("batch_norm", "type", "training", (xn, c3, c3), dict(training="yes"), exc=TypeError, n_arrays=3),
+        Case("batch_norm", "range", "eps", (xn, c3, c3), dict(eps=-1.0), n_arrays=3),
+        Case("batch_norm", "type", "input", (a(2, 3, dtype=jnp.int32), c3, c3), exc=TypeError, n_arrays=3, id="int-dtype"),
+        Case("batch_norm", "type", "running_var", (xn, c3, c3.astype(jnp.float16)), exc=TypeError, n_arrays=3, id="dtype"),
+        Case("batch_norm_update", "shape", "input", (a(1, 3), c3, c3), n_arrays=3, id="one-value"),
+        Case("batch_norm_update", "shape", "running_var", (xn, c3, a(2)), n_arrays=3),
+        Case("batch_norm_update", "range", "momentum", (xn, c3, c3, 1.5), n_arrays=3),
+        Case("batch_norm_update", "type", "momentum", (xn, c3, c3, "0.1"), exc=TypeError, n_arrays=3),
+        Case("batch_norm_update", "type", "running_mean", (xn, None, c3), exc=TypeError, n_arrays=1),
+        Case("layer_norm", "shape", "normalized_shape", (xn, (3,)), n_arrays=1),
+        Case("layer_norm", "length", "normalized_shape", (xn, (1, 2, 3, 4)), n_arrays=1),
+        Case("layer_norm", "range", "normalized_shape", (xn, ()), n_arrays=1, id="empty"),
+        Case("layer_norm", "type", "normalized_shape", (xn, 4.0), exc=TypeError, n_arrays=1),
+        Case("layer_norm", "shape", "weight", (xn, (4,), a(3)), n_arrays=1),
+        Case("layer_norm", "range", "eps", (xn, (4,)), dict(eps=float("inf")), n_arrays=1),
+        Case("group_norm", "shape", "num_groups", (xn, 2), n_arrays=1),
+        Case("group_norm", "range", "num_groups", (xn, 0), n_arrays=1),
+        Case("group_norm", "type", "num_groups", (xn, 1.5), exc=TypeError, n_arrays=1),
+        Case("group_norm", "shape", "input", (a(3), 1), n_arrays=1, id="rank"),
+        Case("group_norm", "shape", "bias", (xn, 3, None, a(4)), n_arrays=1),
+        Case("group_norm", "type", "input", (xn.astype(jnp.int32), 3), exc=TypeError, n_arrays=1, id="int-dtype"),
+    ]
+
+
+ALL_CASES = (conv_cases() + pad_cases() + transpose_cases() + pool_cases() + resize_cases() + patches_cases() + shapes_cases()
+             + linear_norm_cases())
 
 
 def _case_id(c: Case) -> str:
@@ -387,7 +428,9 @@ def test_no_compilation_before_the_error():
     try:
         for call in (lambda: jaxconv.conv2d(fresh, w, stride=0),
                      lambda: jaxconv.pad(fresh, 20, mode="reflect"),
-                     lambda: jaxconv.interpolate(fresh, size=0)):
+                     lambda: jaxconv.interpolate(fresh, size=0),
+                     lambda: jaxconv.linear(fresh, np.ones((3, 5), np.float32)),
+                     lambda: jaxconv.group_norm(fresh, 3)):
             with pytest.raises((ValueError, TypeError)):
                 call()
         if hasattr(jaxconv, "max_pool2d"):

@@ -31,8 +31,8 @@ def _hardswish(x: jax.Array) -> jax.Array:
 @_hardswish.defjvp
 def _hardswish_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
     (x,), (t,) = primals, tangents
-    # torch's hardswish_backward: 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above.
-    d = jnp.where(x < -3, jnp.zeros_like(x), jnp.where(x <= 3, x / 3 + 0.5, jnp.ones_like(x)))
+    # torch's hardswish_backward: 0 up to -3, x / 3 + 1/2 on the open interval (-3, 3), 1 from 3 on.
+    d = jnp.where(x <= -3, jnp.zeros_like(x), jnp.where(x < 3, x / 3 + 0.5, jnp.ones_like(x)))
     return _hardswish(x), d * t
 
 

@@ -294,7 +294,7 @@ def _flatten(c: Context, a: dict[str, Any]) -> Any:
     if x.ndim == 0:
         return x.reshape(1)
     s, e = a.get("start_dim", 0) % x.ndim, a.get("end_dim", -1) % x.ndim
-    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+    return x.reshape((*x.shape[:s], -1, *x.shape[e + 1:]))
 
 
 @op("unflatten")
@@ -408,20 +408,26 @@ def _to(c: Context, a: dict[str, Any]) -> Any:
 op("type_as")(lambda c, a: a["self"].astype(a["other"].dtype))
 
 
-def _new(fill: Callable[[dict[str, Any]], Any], like: bool) -> Op:
+def _new(fill: Callable[[dict[str, Any]], Any]) -> Op:
     def run(c: Context, a: dict[str, Any]) -> Any:
         x = a.get("self")
-        shape = tuple(a["size"]) if "size" in a else tuple(x.shape)
-        default = x.dtype if x is not None else ("float32" if isinstance(fill(a), float) or like else None)
-        dt = c.dtype(a.get("dtype")) or (default if not isinstance(default, str) else c.dtype(default))
-        return jnp.full(shape, fill(a), dtype=dt)
+        v = fill(a)
+        shape = tuple(a["size"]) if "size" in a else tuple(getattr(x, "shape", ()))
+        dt = c.dtype(a.get("dtype"))
+        if dt is None:  # torch: like the tensor (``*_like``, ``new_*``), else from the fill value
+            dt = x.dtype if x is not None else c.dtype(
+                "bool" if isinstance(v, bool) else "int64" if isinstance(v, int) else "float32")
+        return jnp.full(shape, v, dtype=dt)
     return run
 
 
-for _names2, _fill in {("zeros", "zeros_like", "new_zeros", "empty", "empty_like", "new_empty"): lambda a: 0.0,
-                       ("ones", "ones_like", "new_ones"): lambda a: 1.0,
-                       ("full", "full_like", "new_full"): lambda a: a["fill_value"]}.items():
-    op(*_names2)(_new(_fill, True))
+_FILLS: dict[tuple[str, ...], Callable[[dict[str, Any]], Any]] = {
+    ("zeros", "zeros_like", "new_zeros", "empty", "empty_like", "new_empty"): lambda a: 0.0,
+    ("ones", "ones_like", "new_ones"): lambda a: 1.0,
+    ("full", "full_like", "new_full"): lambda a: a["fill_value"],
+}
+for _names2, _fill_value in _FILLS.items():
+    op(*_names2)(_new(_fill_value))
 
 
 @op("scalar_tensor")
@@ -449,7 +455,7 @@ op("copy")(lambda c, a: jnp.broadcast_to(_arr(a["src"]).astype(a["self"].dtype),
 # randomness (train mode): dropout, stochastic depth's bernoulli
 # ---------------------------------------------------------------------------------------
 
-def _bernoulli_mask(c: Context, x: jax.Array, keep: float, shape: tuple[int, ...] | None = None) -> jax.Array:
+def _bernoulli_mask(c: Context, x: jax.Array, keep: float | jax.Array, shape: tuple[int, ...] | None = None) -> jax.Array:
     return jax.random.bernoulli(c.key(), keep, shape or x.shape).astype(x.dtype)
 
 
@@ -476,7 +482,7 @@ def _bernoulli(c: Context, a: dict[str, Any]) -> Any:
     x, p = a["self"], a.get("p")
     if p is None:
         return (jax.random.uniform(c.key(), x.shape) < x).astype(x.dtype)
-    return _bernoulli_mask(c, x, float(p) if not isinstance(p, jax.Array) else p)
+    return _bernoulli_mask(c, x, p if isinstance(p, jax.Array) else float(p))
 
 
 op("rand_like")(lambda c, a: jax.random.uniform(c.key(), a["self"].shape, c.dtype(a.get("dtype")) or a["self"].dtype))
@@ -488,7 +494,7 @@ op("randn_like")(lambda c, a: jax.random.normal(c.key(), a["self"].shape, c.dtyp
 # ---------------------------------------------------------------------------------------
 
 op("linear")(lambda c, a: jaxconv.linear(a["input"], a["weight"], a.get("bias")))
-op("matmul", "mm", "bmm")(lambda c, a: jnp.matmul(a["self"], a.get("other", a.get("mat2"))))
+op("matmul", "mm", "bmm")(lambda c, a: jnp.matmul(a["self"], a["other"] if "other" in a else a["mat2"]))
 op("einsum")(lambda c, a: jnp.einsum(a["equation"], *a["tensors"]))
 
 
@@ -608,13 +614,14 @@ def _resize(mode: str, has_align: bool, antialias: bool) -> Op:
             per_dim = [a[k] for k in ("scales_d", "scales_h", "scales_w", "scales") if k in a]
             scales = per_dim if per_dim and all(s is not None for s in per_dim) else None
             if scales is not None and size is not None:
-                expect = [int(math.floor(n * s)) for n, s in zip(x.shape[2:], scales)]
+                expect = [math.floor(n * s) for n, s in zip(x.shape[2:], scales)]
                 if list(size) == expect:
                     size = None  # the same as interpolate(scale_factor=...): torch samples with 1/scale
                 else:
                     scales = None
         if size is not None:
             return jaxconv.interpolate(x, size=tuple(size), mode=mode, align_corners=align, antialias=antialias)
+        assert scales is not None, "upsample without output_size or scale_factors"
         return jaxconv.interpolate(x, scale_factor=tuple(scales), mode=mode, align_corners=align, antialias=antialias)
     return run
 
@@ -631,7 +638,7 @@ op("channel_shuffle", "native_channel_shuffle")(
 
 def _channel_shuffle(x: jax.Array, g: int) -> jax.Array:
     n, ch = x.shape[:2]
-    return x.reshape((n, g, ch // g) + x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+    return x.reshape((n, g, ch // g, *x.shape[2:])).swapaxes(1, 2).reshape(x.shape)
 
 
 # batch_norm and the other normalisations are in graph_import (batch_norm writes the

@@ -331,10 +331,7 @@ class TorchGraphModule(TorchSubmodule):
             raise ValueError(f"TorchGraphModule: the {mode} mode could not be captured from the torch model "
                              f"({self.failures.get(mode, 'not captured')}); use .{'eval' if mode == 'train' else 'train'}()")
         rngs = self.rngs
-        key = None
-        if rngs is not None:
-            def key() -> jax.Array:
-                return rngs.dropout()
+        key: Callable[[], jax.Array] | None = None if rngs is None else (lambda: rngs.dropout())
         return run_program(prog, args, self._state(), aten.Context(key, self.compute_dtype), self._leaf)
 
     def _leaf(self, path: str) -> Callable[..., Any]:
@@ -496,8 +493,8 @@ def _program(torch: Any, ep: Any, mode: str, examples: tuple[Any, ...], problems
         kind, name = _op_name(node.target)
         if kind == "aten" and name == "leaf" and str(node.target).startswith("jaxconv."):
             xs = tuple(Ref(x.name) for x in node.args[0])
-            steps.append(Step(node.name, leaf_paths[node.args[1]], (("xs", xs),), kind="leaf", module=leaf_paths[node.args[1]],
-                              module_type=typ, source=src))
+            leaf_path = str(leaf_paths[int(node.args[1])])  # type: ignore[arg-type]
+            steps.append(Step(node.name, leaf_path, (("xs", xs),), kind="leaf", module=leaf_path, module_type=typ, source=src))
             continue
         if kind == "python":
             if name not in _PYTHON_FNS:

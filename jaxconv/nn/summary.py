@@ -422,8 +422,8 @@ def _graph_rows(model: Any, in_shapes: tuple[tuple[int, ...], ...], dtype: Any) 
         y = out[0] if isinstance(out, (tuple, list)) and out else out
         shape = tuple(getattr(y, "shape", ()))
         flops = _step_flops(step.op, a, y)
-        leaf = step.kind == "leaf" or step.module in model.torch_modules and not any(
-            k.startswith(step.module + ".") for k in model.torch_modules) and step.module
+        leaf = step.kind == "leaf" or (step.module in model.torch_modules and not any(
+            k.startswith(step.module + ".") for k in model.torch_modules) and step.module)
         if calls and leaf and calls[-1][0] == step.module:
             calls[-1][2], calls[-1][3] = shape, calls[-1][3] + flops
             return

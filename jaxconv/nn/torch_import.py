@@ -388,6 +388,12 @@ def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converte
     table = {**_registry(torch, rngs), **custom_table}
     paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
 
+    for name, m in module.named_modules():
+        if isinstance(m, (torch.nn.ModuleList, torch.nn.ModuleDict)) and (not name or not example_inputs):
+            where = f"'{name}'" if name else "the root"
+            raise TypeError(f"from_torch: unsupported layer {type(m).__name__} at {where}: it has no forward (port the "
+                            f"module that calls its items)")
+
     def known(m: Any) -> bool:
         return type(m) in table or _is_plain_sequential(torch, m)
 
