@@ -23,16 +23,17 @@ Note that torch's ``F.pad`` takes a *flat* tuple starting from the LAST dim:
 here; :func:`from_torch_pad` converts. torch's ``Conv2d(padding=(1, 0))`` is per
 dim in array order, as here: one row on top and bottom, no columns.
 
-Run ``python -m jaxconv.shapes --help`` for a command-line calculator.
+``python -m jaxconv --help`` (also installed as ``jaxconv-shapes``) is a command-line calculator
+over these rules, printing the formulas with the numbers filled in (:mod:`jaxconv.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import operator
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
@@ -792,111 +793,14 @@ def split_batch(fn: str, x_ndim: int, n: int, name: str = "input") -> bool:
     raise arg_error(fn, name, f"must have rank {n + 1} (C, *spatial) or {n + 2} (N, C, *spatial) for {n} spatial dims", f"rank {x_ndim}")
 
 
-# ---------------------------------------------------------------------------------------
-# Command-line calculator
-# ---------------------------------------------------------------------------------------
-
-def _fmt_pads(pads: tuple[tuple[int, int], ...]) -> str:
-    return ", ".join(f"({lo}, {hi})" for lo, hi in pads)
-
-
-def _parse_padding(tokens: list[str]) -> Padding:
-    if len(tokens) == 1 and not tokens[0].lstrip("-").isdigit() and "," not in tokens[0]:
-        return tokens[0]
-    out: list[int | tuple[int, int]] = []
-    for t in tokens:
-        if "," in t:
-            a, b = t.split(",")
-            out.append((int(a), int(b)))
-        else:
-            out.append(int(t))
-    return out[0] if len(out) == 1 and isinstance(out[0], int) else out  # type: ignore[return-value]
-
-
+# The command-line calculator moved to jaxconv.cli (``python -m jaxconv``); this shim stays for one release.
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m jaxconv.shapes`` / ``jaxconv-shapes``."""
-    parser = argparse.ArgumentParser(
-        prog="jaxconv-shapes",
-        description="Output sizes of convolutions, pools and transposed convolutions, with the formula filled in.",
-        epilog="Examples: jaxconv-shapes conv -i 8 8 -k 3 -s 2 -p 1 | jaxconv-shapes pool -i 5 5 -k 3 --ceil-mode | "
-        "jaxconv-shapes conv -i 7 -k 3 -s 2 -p same | jaxconv-shapes transpose -i 4 -k 3 -s 2 -p 1 --output-padding 1 | "
-        "jaxconv-shapes params --in-channels 3 --out-channels 64 -k 3",
-    )
-    sub = parser.add_subparsers(dest="op", required=True)
-    for name in ("conv", "pool", "transpose"):
-        p = sub.add_parser(name)
-        p.add_argument("-i", "--input", type=int, nargs="+", required=True, help="spatial input sizes")
-        p.add_argument("-k", "--kernel", type=int, nargs="+", required=True)
-        p.add_argument("-s", "--stride", type=int, nargs="+", default=None)
-        p.add_argument("-p", "--padding", nargs="+", default=["0"],
-                       help="int(s), lo,hi pairs (e.g. 1,0 2,2) or valid/same/same_lower/full/causal")
-        p.add_argument("-d", "--dilation", type=int, nargs="+", default=[1])
-        if name == "pool":
-            p.add_argument("--ceil-mode", action="store_true")
-        if name == "transpose":
-            p.add_argument("--output-padding", type=int, nargs="+", default=[0])
-    p = sub.add_parser("params")
-    p.add_argument("--in-channels", type=int, required=True)
-    p.add_argument("--out-channels", type=int, required=True)
-    p.add_argument("-k", "--kernel", type=int, nargs="+", required=True)
-    p.add_argument("--groups", type=int, default=1)
-    p.add_argument("--no-bias", action="store_true")
-    args = parser.parse_args(argv)
+    """Deprecated: use :func:`jaxconv.cli.main` (``python -m jaxconv``, or the ``jaxconv-shapes`` command)."""
+    warnings.warn("jaxconv.shapes.main (python -m jaxconv.shapes) is deprecated and will be removed in the next release; "
+                  "use jaxconv.cli.main (python -m jaxconv, or the jaxconv-shapes command)", DeprecationWarning, stacklevel=2)
+    from jaxconv.cli import main as cli_main  # imported here: jaxconv.cli imports this module
 
-    def one(v: list[int] | None, default: IntOrSeq | None) -> IntOrSeq | None:
-        if v is None:
-            return default
-        return v[0] if len(v) == 1 else tuple(v)
-
-    try:
-        if args.op == "params":
-            k = one(args.kernel, None)
-            total = conv_params(args.in_channels, args.out_channels, k, args.groups, not args.no_bias)  # type: ignore[arg-type]
-            ks = (k,) * 2 if isinstance(k, int) else k
-            kterm = " * ".join(map(str, ks))  # type: ignore[arg-type]
-            bias = "" if args.no_bias else f" + {args.out_channels}"
-            print(f"params = {kterm} * {args.in_channels}/{args.groups} * {args.out_channels}{bias} = {total}")
-            return 0
-        ins = tuple(args.input)
-        n = len(ins)
-        k = canonicalize(one(args.kernel, None), n, "kernel_size", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
-        d = canonicalize(one(args.dilation, 1), n, "dilation", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
-        pad = _parse_padding(args.padding)
-        keff = effective_kernel(k, d)
-        lines = []
-        if args.op == "conv":
-            s = canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
-            pads = resolve_padding(pad, ins, k, s, d, fn="jaxconv-shapes")
-            out = conv_output_shape(ins, k, s, pads, d, fn="jaxconv-shapes")
-            for j in range(n):
-                lines.append(f"dim {j}: out = floor(({ins[j]} + {pads[j][0]} + {pads[j][1]} - {d[j]}*({k[j]}-1) - 1) / {s[j]}) + 1 = {out[j]}")
-        elif args.op == "pool":
-            s = k if args.stride is None else canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
-            out, pads, _ = pool_padding(ins, k, s, pad, d, args.ceil_mode, fn="jaxconv-shapes")
-            rnd = "ceil" if args.ceil_mode else "floor"
-            for j in range(n):
-                line = f"dim {j}: out = {rnd}(({ins[j]} + {pads[j][0]} + {pads[j][1]} - {d[j]}*({k[j]}-1) - 1) / {s[j]}) + 1"
-                raw = _pool_out_1d(ins[j], pads[j][0], pads[j][1], keff[j], s[j], False) if not args.ceil_mode else None
-                if args.ceil_mode:
-                    span = ins[j] + pads[j][0] + pads[j][1] - keff[j]
-                    raw = (span + s[j] - 1) // s[j] + 1
-                line += f" = {raw}"
-                if raw != out[j]:
-                    line += f" -> {out[j]} (the last window would start in the right padding)"
-                lines.append(line)
-        else:
-            s = canonicalize(one(args.stride, 1), n, "stride", "jaxconv-shapes", min_value=1)  # type: ignore[arg-type]
-            op = one(args.output_padding, 0)
-            pads, ops = conv_transpose_padding(ins, k, s, pad, op, d, fn="jaxconv-shapes")  # type: ignore[arg-type]
-            out = conv_transpose_output_shape(ins, k, s, pads, ops, d, fn="jaxconv-shapes")
-            for j in range(n):
-                lines.append(f"dim {j}: out = ({ins[j]} - 1)*{s[j]} - {pads[j][0]} - {pads[j][1]} + {d[j]}*({k[j]}-1) + {ops[j]} + 1 = {out[j]}")
-        print(f"{args.op}: input {ins} -> output {out}   (padding {_fmt_pads(pads)})")
-        print("\n".join(lines))
-        return 0
-    except (ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -166,8 +166,14 @@ def _clamp(c: Context, a: dict[str, Any]) -> Any:
 
 op("clamp_min")(lambda c, a: jnp.maximum(a["self"], a["min"]))
 op("clamp_max")(lambda c, a: jnp.minimum(a["self"], a["max"]))
-op("hardtanh")(lambda c, a: jnp.minimum(jnp.maximum(a["self"], a["min_val"]), a["max_val"]))
-op("relu6")(lambda c, a: jnp.minimum(jnp.maximum(a["self"], 0), 6))
+def _hardtanh(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    # torch's gradient passes only strictly inside (lo, hi); jnp.clip's would split it at the edges
+    clipped = lax.stop_gradient(jnp.clip(x, lo, hi))
+    return jnp.where((x > lo) & (x < hi), x, clipped)
+
+
+op("hardtanh")(lambda c, a: _hardtanh(a["self"], a["min_val"], a["max_val"]))
+op("relu6")(lambda c, a: _hardtanh(a["self"], 0, 6))
 op("leaky_relu")(lambda c, a: jnp.where(a["self"] > 0, a["self"], a["self"] * a["negative_slope"]))
 op("gelu")(lambda c, a: jax.nn.gelu(a["self"], approximate=a.get("approximate", "none") == "tanh"))
 op("prelu")(lambda c, a: jnp.where(a["self"] > 0, a["self"],

@@ -195,6 +195,7 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
     if len(args) != len(users):
         raise TypeError(f"TorchGraphModule: takes {len(users)} input array(s), as the captured forward, got {len(args)}")
     env: dict[str, Any] = {}
+    alias: dict[str, str] = {}  # node written in place -> the tensor it mutated first (its root)
     sizes: dict[str, int] = {}
     initial: dict[str, Any] = {}
     for inp in prog.inputs:
@@ -225,9 +226,11 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
         refs = dict(s.args)
 
         def write(arg: str, value: Any, refs: dict[str, Any] = refs) -> None:
+            # The graph names a mutated tensor by the node that last wrote it (``add_(add_, 1)``);
+            # the value also becomes the original's (a buffer placeholder), written back at the end.
             ref = refs.get(arg)
             if isinstance(ref, Ref):
-                env[ref.name] = value
+                env[ref.name] = env[alias.get(ref.name, ref.name)] = value
 
         writer = _WRITING_OPS.get(s.op)
         try:
@@ -244,6 +247,9 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
             old = a[arg]
             out = jnp.broadcast_to(jnp.asarray(out).astype(old.dtype), old.shape)
             write(arg, out)
+            ref = refs.get(arg)
+            if isinstance(ref, Ref):
+                alias[s.out] = alias.get(ref.name, ref.name)
         env[s.out] = out
         if observe is not None:
             observe(s, a, out)
@@ -676,6 +682,11 @@ def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dt
     finally:
         _LEAF_MODULES.clear()
     where = f" at '{prefix}'" if prefix else ""
+    if initial in failures and initial in modes and not problems:
+        raise TypeError(f"{_FN}: torch.export cannot capture {type(module).__name__}{where} in its own ({initial}) mode: "
+                        f"{failures[initial]}. Make forward capturable (no Python control flow on tensor values), "
+                        f"port it in the other mode (model.{'eval' if initial == 'train' else 'train'}()), or pass "
+                        f"custom={{{type(module).__name__}: converter}} to from_torch.")
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise TypeError(f"{_FN}: cannot port {type(module).__name__}{where}: {len(problems)} unsupported construct(s):\n"

@@ -156,10 +156,12 @@ def to_torch_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
     dtypes = getattr(model, "torch_dtypes", None) or {}  # a ported graph records torch's dtype of every tensor
     for k, v in _state_vars(model).items():
         a = np.asarray(v.get_value())
-        if k in dtypes and dtypes[k] != "bfloat16":
-            out[k] = a.astype(dtypes[k])
+        if k in dtypes and not np.issubdtype(a.dtype, np.floating) and dtypes[k] != "bfloat16":
+            out[k] = a.astype(dtypes[k])  # int64/bool buffers (int32 without x64); floats keep the model's dtype
         else:
             out[k] = a.astype(np.int64) if k.endswith("num_batches_tracked") else a
+    if dtypes:  # torch's state_dict order
+        out = {**{k: out[k] for k in dtypes if k in out}, **out}
     return out
 
 
