@@ -8,12 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from jax import lax
 
-import jaxconv
-from tests.reference import conv_ref, pad_ref
+torch = pytest.importorskip("torch")  # torch is the oracle
+import torch.nn.functional as F  # noqa: E402
+
+import jaxconv  # noqa: E402
+from tests.reference import conv_ref, pad_ref  # noqa: E402
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_MODULE = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}

@@ -9,14 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
-from jaxconv import shapes
-from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
+torch = pytest.importorskip("torch")  # torch is the oracle
+import torch.nn.functional as F  # noqa: E402
+
+from jaxconv import shapes  # noqa: E402
+from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reference as R
+import reference as R  # noqa: E402
 
 N_UNFOLD = 100
 N_FOLD = 100

@@ -32,15 +32,16 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from jax import lax
 
-import jaxconv
-from jaxconv import shapes as jshapes
-from tests import reference as ref
+torch = pytest.importorskip("torch")  # torch is the oracle
+import torch.nn.functional as F  # noqa: E402
+
+import jaxconv  # noqa: E402
+from jaxconv import shapes as jshapes  # noqa: E402
+from tests import reference as ref  # noqa: E402
 
 SLOW_FACTOR = 10
 PROFILE = os.environ.get("JAXCONV_HYPOTHESIS_PROFILE", "ci")

@@ -9,11 +9,12 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import nnx
-from torch import nn as tnn
 
-from jaxconv import nn
+torch = pytest.importorskip("torch")  # torch is the source of the models and the oracle
+from torch import nn as tnn  # noqa: E402
+
+from jaxconv import nn  # noqa: E402
 
 SEED = 4242
 

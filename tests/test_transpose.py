@@ -9,15 +9,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
-import jaxconv
-from jaxconv import shapes
-from jaxconv.transpose import conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d
+torch = pytest.importorskip("torch")  # torch is the oracle
+import torch.nn.functional as F  # noqa: E402
+
+import jaxconv  # noqa: E402
+from jaxconv import shapes  # noqa: E402
+from jaxconv.transpose import conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reference as R
+import reference as R  # noqa: E402
 
 N_TORCH = 300
 N_REF = 40
