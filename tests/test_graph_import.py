@@ -415,3 +415,16 @@ def test_summary_of_a_graph_module(ported):
     assert stem.type == "Conv2d" and stem.output_shape == (1, 8, 8, 8)
     assert stem.flops == 2 * 8 * 8 * 8 * 3 * 9 + 8 * 8 * 8
     assert s.rows[names.index("fc")].flops == 2 * 8 * 5 + 5
+
+
+def test_clamp_and_relu6_gradients_at_the_edges_are_torchs():
+    """oracle: torch's autograd. clamp passes the gradient on the closed range, hardtanh/relu6 strictly inside."""
+    class C(tnn.Module):
+        def forward(self, x):
+            return torch.clamp(x, 0.0, 6.0) + F.relu6(x) * 2
+
+    x = torch.tensor([[-1.0, 0.0, 1.0, 6.0, 3.0, 7.0]], requires_grad=True)
+    C()(x).sum().backward()
+    jm = nn.from_torch(C().eval(), torch.randn(2, 6))
+    g = jax.grad(lambda v: jm(v).sum())(_j(x))
+    np.testing.assert_array_equal(np.asarray(g), x.grad.numpy())

@@ -73,20 +73,21 @@ EVAL: dict[str, tuple[Callable[[], tnn.Module], int, int]] = {
 
 # Deselected by default (run with --run-slow): the CI budget. The full suite must stay well under
 # 30 min on slow 2-core CI machines (about 20 min there today), so this file may cost about 4-5 min
-# of test time on the 2-core dev machine, and the six training cases (all kept by default) take
-# most of that. Measured there (from_torch eval-only capture + first jitted forward, float32; the
-# machine shared, so +-50%): shufflenet_v2_x0_5 5 s, squeezenet1_1 8, alexnet 13, fcn_resnet50 11,
-# mnasnet0_5 11, convnext_tiny 14, inception_v3 15, resnet18 15 (the default eight: plain, fire,
-# channel shuffle, SE-free depthwise, LayerNorm/GELU, inception branches with odd sizes, a dict
-# output) against squeezenet1_0 16, regnet_y_400mf 17, resnet50 18, vgg11_bn 23, mobilenet_v3_small
-# 20, mobilenet_v2 22, efficientnet_b0 23, lraspp_mobilenet_v3_large 25, googlenet 35, densenet121 60
-# (mobilenet_v2, efficientnet_b0, densenet121 are ported by the training cases, mobilenet_v3_small by
-# test_captured_in_train_mode_then_eval, in every run).
+# of test time on the 2-core dev machine; the six training cases and the two mode-switch cases (all
+# kept by default) take 3.6 min of that. Measured there (test call time: eval-only capture + first
+# jitted forward, float32), default eight: squeezenet1_1 4 s, alexnet 5, resnet18 5, shufflenet_v2_x0_5
+# 8, fcn_resnet50 8, mnasnet0_5 8, convnext_tiny 11, inception_v3 16 (chosen for coverage: plain
+# residual, fire modules with ceil-mode pools, channel shuffle, depthwise, LayerNorm/GELU/permute,
+# inception branches at odd sizes, dilation and a dict output); slow: squeezenet1_0 7, vgg11_bn 8
+# (133M parameters), resnet50 9, efficientnet_b0 9, mobilenet_v3_small 10, mobilenet_v2 10,
+# regnet_y_400mf 13, lraspp_mobilenet_v3_large 15, googlenet 20, densenet121 28. Default file: 4.6 min;
+# with --run-slow: 7.7 min. mobilenet_v2, efficientnet_b0, densenet121 are still ported by the
+# training cases and mobilenet_v3_small by test_captured_in_train_mode_then_eval in every run.
 SLOW = {"resnet50", "vgg11_bn", "squeezenet1_0", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121",
         "googlenet", "regnet_y_400mf", "lraspp_mobilenet_v3_large"}
 
-# float64 parity (relative 1e-10): plain conv/BN (resnet18, default), hardswish/SE and LayerNorm/GELU
-# (slow: 28 s and 38 s on the dev machine, for the same CI budget).
+# float64 parity (relative 1e-10): plain conv/BN (resnet18, default: 5 s), hardswish/SE and LayerNorm/GELU
+# (slow, for the same CI budget: 16 s and 33 s on the dev machine).
 FLOAT64 = ("resnet18", "mobilenet_v3_small", "convnext_tiny")
 FLOAT64_SLOW = {"mobilenet_v3_small", "convnext_tiny"}
 

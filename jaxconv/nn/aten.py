@@ -154,18 +154,20 @@ def _masked_fill(c: Context, a: dict[str, Any]) -> Any:
     return jnp.where(a["mask"], jnp.asarray(a["value"], x.dtype), x)
 
 
-@op("clamp", "clip")
-def _clamp(c: Context, a: dict[str, Any]) -> Any:
-    x = a["self"]
-    if a.get("min") is not None:
-        x = jnp.maximum(x, a["min"])
-    if a.get("max") is not None:
-        x = jnp.minimum(x, a["max"])
-    return x
+def _clamp_to(x: jax.Array, lo: Any, hi: Any) -> jax.Array:
+    # torch's clamp gradient passes on the closed range [lo, hi]; jnp.maximum/minimum would halve it at the edges
+    clipped = x
+    inside = jnp.ones(jnp.shape(x), bool)
+    if lo is not None:
+        clipped, inside = jnp.maximum(clipped, lo), inside & (x >= lo)
+    if hi is not None:
+        clipped, inside = jnp.minimum(clipped, hi), inside & (x <= hi)
+    return jnp.where(inside, x, lax.stop_gradient(clipped)).astype(clipped.dtype)
 
 
-op("clamp_min")(lambda c, a: jnp.maximum(a["self"], a["min"]))
-op("clamp_max")(lambda c, a: jnp.minimum(a["self"], a["max"]))
+op("clamp", "clip")(lambda c, a: _clamp_to(a["self"], a.get("min"), a.get("max")))
+op("clamp_min")(lambda c, a: _clamp_to(a["self"], a["min"], None))
+op("clamp_max")(lambda c, a: _clamp_to(a["self"], None, a["max"]))
 def _hardtanh(x: jax.Array, lo: float, hi: float) -> jax.Array:
     # torch's gradient passes only strictly inside (lo, hi); jnp.clip's would split it at the edges
     clipped = lax.stop_gradient(jnp.clip(x, lo, hi))

@@ -701,7 +701,9 @@ def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dt
     params = dict(module.named_parameters(remove_duplicate=False))
     sd = module.state_dict(keep_vars=True)
     modules = {name: type(m).__name__ for name, m in module.named_modules()}
-    out = TorchGraphModule(type(module).__name__, programs, module.training, rngs, {k: _dtype_name(v.dtype) for k, v in sd.items()},
+    # the model's mode, unless `modes` left it out: then the mode that was captured
+    training = module.training if initial in programs else "train" in programs
+    out = TorchGraphModule(type(module).__name__, programs, training, rngs, {k: _dtype_name(v.dtype) for k, v in sd.items()},
                            modules, dtype, failures)
     for path in leaves:
         assert convert is not None
