@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch")  # torch is only the oracle here; [test] installs it, so CI runs these
 
 from jaxconv import nn as jnn  # noqa: E402
 from tests import torch_models as tmods  # noqa: E402

@@ -14,7 +14,7 @@ from flax import nnx
 import jaxconv
 from jaxconv import nn
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch")  # torch is only the oracle here; [test] installs it, so CI runs these
 F = torch.nn.functional
 
 SEED = 9216

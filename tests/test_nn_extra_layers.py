@@ -14,7 +14,7 @@ from flax import nnx
 
 from jaxconv import nn
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch")  # torch is only the oracle here; [test] installs it, so CI runs these
 tnn = torch.nn
 
 SEED = 3303
