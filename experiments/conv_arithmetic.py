@@ -6,11 +6,12 @@ with the padding, and for transposed convolutions the zeros inserted between inp
 cells, as dashed white cells), the kernel window over it shaded with its tap numbers;
 on the right the output grid with the current position shaded.
 
-Nothing about the geometry is written down here: which input cells feed which output
-cell, and through which kernel tap, is read off the Jacobian of ``jaxconv.conv2d`` /
-``jaxconv.conv_transpose2d`` with a kernel whose taps are numbered 1..k*k (a linear map's
-Jacobian is its matrix: entry (o, a) is the tap joining input a to output o, or 0).
-Padding and output sizes come from :mod:`jaxconv.shapes`.
+Nothing about the geometry is written down here: the frames come from the package's
+:mod:`jaxconv.frames` (shared with the browser explorer, ``jaxconv-explore``), which reads
+which input cells feed which output cell, and through which kernel tap, off the Jacobian of
+``jaxconv.conv`` / ``jaxconv.conv_transpose`` with a kernel whose taps are numbered 1..k*k
+(a linear map's Jacobian is its matrix: entry (o, a) is the tap joining input a to output o,
+or 0). Padding and output sizes come from :mod:`jaxconv.shapes`.
 
     python experiments/conv_arithmetic.py                        # the 15 classic GIFs into runs/conv_arithmetic
     python experiments/conv_arithmetic.py -i 7 -k 3 -s 2 -p 1    # one configuration
@@ -31,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-import jaxconv
-from jaxconv import shapes
+from jaxconv import frames, shapes
 
 Pair = tuple[int, int]
 
@@ -50,125 +50,21 @@ class Config:
     transposed: bool = False
     output_padding: Pair = (0, 0)
 
-
-@dataclass(frozen=True)
-class Frame:
-    """What one frame highlights, all in grid coordinates (row, col).
-
-    ``window``: the kernel's cells over the drawn grid (may include padding/zero cells);
-    ``inputs``: the real input cells feeding this output, as input coordinates;
-    ``taps``: for each window cell, the 1-based kernel tap (row-major) drawn there.
-    """
-
-    output: Pair
-    window: frozenset[Pair]
-    inputs: frozenset[Pair]
-    taps: tuple[tuple[Pair, int], ...]
+    def to_frames(self) -> frames.Config:
+        """The same configuration in the package's terms (:class:`jaxconv.frames.Config`)."""
+        return frames.Config("transpose" if self.transposed else "conv", self.input, self.kernel, self.stride, self.padding,
+                             self.dilation, output_padding=self.output_padding if self.transposed else 0, name=self.name)
 
 
-@dataclass(frozen=True)
-class Layout:
-    """The drawn input grid: input cell a sits at ``a * step + lo`` (per dim); ``size`` cells in all."""
-
-    input: Pair
-    size: Pair
-    lo: Pair
-    step: Pair
-    output: Pair
-    frames: tuple[Frame, ...]
-
-    def is_input(self, g: Pair) -> bool:
-        return all((gi - lo) % st == 0 and 0 <= (gi - lo) // st < n
-                   for gi, lo, st, n in zip(g, self.lo, self.step, self.input))
-
-
-def _tap_kernel(k: Pair) -> np.ndarray:
-    return np.arange(1, k[0] * k[1] + 1, dtype=np.float32).reshape(1, 1, *k)
-
-
-def _jacobian(f: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Matrix of a linear map of (N, 1, *shape) arrays, as (out_h, out_w, in_h, in_w).
-
-    One call on the batch of all one-hot inputs: column a of the matrix is f(e_a).
-    """
-    n = shape[0] * shape[1]
-    basis = np.eye(n, dtype=np.float32).reshape(n, 1, *shape)
-    y = np.asarray(f(basis))[:, 0]  # (in_h * in_w, out_h, out_w)
-    return y.reshape(*shape, *y.shape[1:]).transpose(2, 3, 0, 1)
-
-
-def layout(c: Config) -> Layout:
-    """Every frame of a configuration, read off jaxconv (see the module docstring)."""
-    w = _tap_kernel(c.kernel)
-    if not c.transposed:
-        pads = shapes.resolve_padding(c.padding, c.input, c.kernel, c.stride, c.dilation, fn="conv_arithmetic")
-        out = shapes.conv_output_shape(c.input, c.kernel, c.stride, pads, c.dilation, fn="conv_arithmetic")
-        jac = _jacobian(lambda x: jaxconv.conv2d(x, w, stride=c.stride, padding=pads, dilation=c.dilation), c.input)
-        # The padded grid, convolved without padding, gives the window over the padding too.
-        grid = tuple(i + lo + hi for i, (lo, hi) in zip(c.input, pads))
-        jac_grid = _jacobian(lambda g: jaxconv.conv2d(g, w, stride=c.stride, dilation=c.dilation), grid)
-        lo = tuple(p[0] for p in pads)
-        step = (1, 1)
-    else:
-        jac = _jacobian(lambda x: jaxconv.conv_transpose2d(x, w, stride=c.stride, padding=c.padding,
-                                                           output_padding=c.output_padding, dilation=c.dilation), c.input)
-        out = jac.shape[:2]
-        # Draw a transposed convolution as the stride-1 direct convolution it equals: over a
-        # grid holding input cell a at a * stride + lo. lo is read off the Jacobian: input a
-        # feeds output o through tap t, and in a stride-1 correlation with the flipped kernel
-        # tap t of output o sits at o + d * (k - 1 - t) (per dim).
-        taps_at = np.unravel_index(np.maximum(jac.astype(np.int64) - 1, 0), c.kernel)
-        lo_seen = [set(), set()]
-        for o0, o1, a0, a1 in zip(*np.nonzero(jac)):
-            t = (taps_at[0][o0, o1, a0, a1], taps_at[1][o0, o1, a0, a1])
-            for d_, (o, a) in enumerate(((o0, a0), (o1, a1))):
-                lo_seen[d_].add(int(o + c.dilation[d_] * (c.kernel[d_] - 1 - t[d_]) - a * c.stride[d_]))
-        if any(len(s) != 1 for s in lo_seen):
-            raise AssertionError(f"{c.name}: transposed conv is not a stride-1 correlation over a dilated grid: {lo_seen}")
-        lo = tuple(s.pop() for s in lo_seen)
-        grid = tuple(o + d * (k - 1) for o, d, k in zip(out, c.dilation, c.kernel))
-        assert shapes.conv_output_shape(grid, c.kernel, 1, 0, c.dilation) == tuple(out)
-        step = c.stride
-        # The window over the grid: the same stride-1 correlation with the flipped kernel.
-        flipped = w[..., ::-1, ::-1].copy()
-        jac_grid = _jacobian(lambda g: jaxconv.conv2d(g, flipped, dilation=c.dilation), grid)
-
-    frames = []
-    for o in np.ndindex(*out):
-        cells = np.nonzero(jac_grid[o])
-        window = frozenset((int(a), int(b)) for a, b in zip(*cells))
-        taps = tuple(((int(a), int(b)), int(jac_grid[o][a, b])) for a, b in zip(*cells))
-        inputs = frozenset((int(a), int(b)) for a, b in zip(*np.nonzero(jac[o])))
-        frames.append(Frame(tuple(int(v) for v in o), window, inputs, taps))  # type: ignore[arg-type]
-    lay = Layout(c.input, tuple(int(v) for v in grid), lo, tuple(step), tuple(int(v) for v in out), tuple(frames))  # type: ignore[arg-type]
-    for fr in lay.frames:
-        # The two Jacobians must agree: the real cells under the window are exactly the inputs.
-        real = [g for g in fr.window if lay.is_input(g)]
-        mapped = frozenset(tuple((gi - lo_) // s for gi, lo_, s in zip(g, lo, step)) for g in real)
-        if mapped != fr.inputs:
-            raise AssertionError(f"{c.name}: window {sorted(real)} does not match inputs {sorted(fr.inputs)} at {fr.output}")
-    return lay
+def layout(c: Config) -> frames.Layout:
+    """Every frame of a configuration, read off jaxconv by :func:`jaxconv.frames.layout`."""
+    return frames.layout(c.to_frames(), fn="conv_arithmetic")
 
 
 def classic() -> list[Config]:
-    """Dumoulin & Visin's animations: 7 direct, dilation, and the transposes of the 7 direct ones."""
-    direct = [
-        Config("no_padding_no_strides", (4, 4), (3, 3)),
-        Config("arbitrary_padding_no_strides", (5, 5), (4, 4), padding=2),
-        Config("same_padding_no_strides", (5, 5), (3, 3), padding=1),
-        Config("full_padding_no_strides", (5, 5), (3, 3), padding=2),
-        Config("no_padding_strides", (5, 5), (3, 3), stride=(2, 2)),
-        Config("padding_strides", (5, 5), (3, 3), stride=(2, 2), padding=1),
-        Config("padding_strides_odd", (6, 6), (3, 3), stride=(2, 2), padding=1),
-    ]
-    out = [*direct, Config("dilation", (7, 7), (3, 3), dilation=(2, 2))]
-    for c in direct:
-        # The transpose of a conv maps its output size back to its input size; output_padding
-        # recovers the rows the strided conv dropped (shapes does that arithmetic).
-        o = shapes.conv_output_shape(c.input, c.kernel, c.stride, c.padding, c.dilation)
-        op = shapes.conv_transpose_output_padding(o, c.input, c.kernel, c.stride, c.padding, c.dilation)
-        out.append(Config(c.name + "_transposed", o, c.kernel, c.stride, c.padding, c.dilation, True, op))  # type: ignore[arg-type]
-    return out
+    """Dumoulin & Visin's animations (:func:`jaxconv.frames.classic`): 7 direct, dilation, and the 7 transposes."""
+    return [Config(f.name, f.input, f.kernel, f.stride, f.padding, f.dilation, f.op == "transpose",
+                   f.output_padding if f.op == "transpose" else (0, 0)) for f in frames.classic()]
 
 
 BLUE, CYAN, DARK, GREY = "#5fa8d3", "#a8e0d8", "#1b4965", "#333333"
