@@ -533,9 +533,13 @@ def test_busy_port_is_a_clean_error(url, capsys):
 
 
 def test_entry_points_and_static_files_are_packaged():
-    """pyproject names ``jaxconv-explore``; the static files are package data (oracle: pyproject, importlib.resources)."""
+    """pyproject names ``jaxconv-explore``, the installed entry point runs :func:`jaxconv.explore.main`; the static
+    files are package data (oracle: pyproject, the installed metadata, importlib.resources)."""
+    import importlib.metadata
     import importlib.resources
 
     assert re.search(r'^jaxconv-explore = "jaxconv\.explore:main"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    (ep,) = importlib.metadata.entry_points(group="console_scripts", name="jaxconv-explore")
+    assert ep.load() is server.main
     for name, _ in server.ROUTES.values():
         assert (importlib.resources.files("jaxconv.explore") / "static" / name).is_file()
