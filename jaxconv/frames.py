@@ -99,8 +99,8 @@ class Config:
         n = len(e.input_size)
         k = shapes.canonicalize(self.kernel, n, "kernel_size", fn)
         pool = self.op.endswith("pool")
-        s = k if self.stride is None and pool else shapes.canonicalize(1 if self.stride is None else self.stride, n, "stride")
-        return e.input_size, k, s, shapes.canonicalize(self.dilation, n, "dilation")
+        s = k if self.stride is None and pool else shapes.canonicalize(1 if self.stride is None else self.stride, n, "stride", fn)
+        return e.input_size, k, s, shapes.canonicalize(self.dilation, n, "dilation", fn)
 
 
 @dataclass(frozen=True)

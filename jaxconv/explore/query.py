@@ -47,12 +47,18 @@ class Request:
 
 
 def _literal(name: str, value: Any) -> Any:
-    """``"3"`` -> 3, ``"3,2"`` -> (3, 2), ``"same"`` -> "same"; text that is no literal is returned as is (the library rejects it)."""
+    """``"3"`` -> 3, ``"3,2"`` or ``"3 2"`` -> (3, 2), ``"same"`` -> "same"; other text is returned as is (the library rejects it).
+
+    >>> _literal("padding", "((1, 0), (2, 3))"), _literal("input", "5 5"), _literal("padding", "1,,")
+    (((1, 0), (2, 3)), (5, 5), '1,,')
+    """
     if not isinstance(value, str):
         return _tuples(value)
     text = value.strip()
     if re.fullmatch(r"[A-Za-z_]\w*", text) and text != "None":
         return text
+    if re.fullmatch(r"-?\d+(\s+-?\d+)+", text):  # "5 5", as the command line writes it
+        return tuple(int(v) for v in text.split())
     try:
         return _tuples(ast.literal_eval(text))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
