@@ -8,9 +8,9 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from jaxconv.shapes import IntOrSeq, Padding, arg_error, resolve_padding
+from jaxconv.shapes import IntOrSeq, Padding, _is_int, arg_error, resolve_padding
 
-__all__ = ["PAD_MODES", "check_pad_limits", "pad", "pad_spatial"]
+__all__ = ["PAD_MODES", "check_pad_limits", "check_pad_rank", "pad", "pad_spatial"]
 
 # torch's mode names -> numpy/jnp's.
 PAD_MODES = {"constant": "constant", "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -25,6 +25,33 @@ def check_pad_limits(fn: str, mode: str, pads: Sequence[tuple[int, int]], sizes:
             raise arg_error(fn, name, f"must be <= the input size {tuple(sizes)} in every dim for circular padding", tuple(pads))
         if mode == "replicate" and size < 1 and (lo or hi):
             raise arg_error(fn, name, "cannot replicate an empty dim", tuple(pads))
+
+
+def check_pad_rank(fn: str, shape: tuple[int, ...], k: int, mode: str) -> None:
+    """torch's ``F.pad`` rules on the input's rank and zero sizes for padding its last ``k`` dims.
+
+    Constant padding may pad every dim (``k <= ndim``) of any size. The other modes need one
+    or two leading dims that are not padded, ``(C, *spatial)`` or ``(N, C, *spatial)`` (torch
+    raises "Padding size 2 is not supported for 4D input tensor" otherwise), and reflect and
+    replicate need every dim but a batch dim non-zero. (torch's other modes also stop at
+    ``k = 3``; jaxconv pads any ``k``.)
+
+    >>> check_pad_rank("pad", (3,), 1, "reflect")
+    Traceback (most recent call last):
+    ValueError: pad: `input` must have rank 2 (C, *spatial) or 3 (N, C, *spatial) to pad its last 1 dim(s) with mode='reflect' (as torch; constant mode pads any dims), got 'shape (3,)'
+    """
+    ndim = len(shape)
+    if mode in ("constant", "zeros"):
+        if k > ndim:
+            raise arg_error(fn, "input", f"must have at least {k} dims to pad {k} dims (as torch)", f"shape {shape}")
+        return
+    if ndim not in (k + 1, k + 2):
+        raise arg_error(fn, "input", f"must have rank {k + 1} (C, *spatial) or {k + 2} (N, C, *spatial) to pad its last "
+                        f"{k} dim(s) with mode={mode!r} (as torch; constant mode pads any dims)", f"shape {shape}")
+    if mode in ("reflect", "replicate") and 0 in shape[ndim - k - 1:]:
+        # torch: "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions"
+        raise arg_error(fn, "input", f"must have non-zero sizes in every dim but the batch dim for mode={mode!r} (as torch)",
+                        f"shape {shape}")
 
 
 def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float | jax.Array = 0.0) -> jnp.ndarray:
@@ -54,7 +81,7 @@ def pad(
     dilation: IntOrSeq = 1,
     spatial_dims: int | None = None,
 ) -> jnp.ndarray:
-    """Pad the trailing spatial dims of ``(N, C, *spatial)`` or ``(C, *spatial)`` arrays.
+    """Pad the trailing spatial dims of ``(N, C, *spatial)`` or ``(C, *spatial)`` arrays (any dims in constant mode).
 
     Unlike torch's ``F.pad``, ``pad`` takes jaxconv's padding vocabulary in array
     order (first spatial dim first)::
@@ -80,7 +107,10 @@ def pad(
       The padded array, same dtype. Each padded dim grows by ``lo + hi``.
 
     Reflect padding needs ``pad < size``, circular ``pad <= size`` (torch's limits).
-    Negative (cropping) pads are not accepted.
+    As torch's ``F.pad``, constant padding may pad every dim of the input (a 1-d array
+    with one pair); the other modes need one or two leading dims that are not padded,
+    ``(C, *spatial)`` or ``(N, C, *spatial)``, and reflect and replicate need every dim
+    but the batch dim non-zero. Negative (cropping) pads are not accepted.
 
     Example:
       >>> import jax.numpy as jnp
@@ -103,8 +133,13 @@ def pad(
             spatial_dims = len(pad)
         else:
             spatial_dims = input.ndim - 2
-    if spatial_dims < 1 or spatial_dims > input.ndim - 1:
-        raise arg_error(fn, "input", f"must have at least {spatial_dims + 1} dims (C, *spatial) to pad {spatial_dims} spatial dims", f"shape {tuple(input.shape)}")
+    if not _is_int(spatial_dims):
+        raise arg_error(fn, "spatial_dims", "must be an int >= 1", spatial_dims, exc=TypeError)
+    spatial_dims = int(spatial_dims)  # type: ignore[arg-type]
+    if spatial_dims < 1:
+        raise arg_error(fn, "spatial_dims", "must be an int >= 1 (pass it for an int or string pad of a rank < 3 input)",
+                        spatial_dims)
+    check_pad_rank(fn, tuple(input.shape), spatial_dims, mode)
     sizes = tuple(input.shape[-spatial_dims:])
     if isinstance(pad, str) and kernel_size is None:
         raise arg_error(fn, "pad", "is a string, which needs kernel_size= to resolve", pad)

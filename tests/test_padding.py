@@ -90,7 +90,12 @@ def test_pad_grad_and_jit_vmap():
         ((1, 1, 4, 4), (1,), dict(mode="wrap"), ValueError, r"pad: `mode` must be one of"),
         ((1, 1, 4, 4), (1,), dict(mode="reflect", value=1.0), ValueError, r"pad: `value` is only used by mode='constant'"),
         ((1, 1, 4, 4), (-1,), {}, ValueError, r"pad: `pad` must be >= 0"),
-        ((1, 1, 4, 4), ((1, 2, 3, 4),), {}, ValueError, r"pad: `input` must have at least 5 dims"),
+        ((1, 1, 4, 4), ((1, 2, 3, 4, 5),), {}, ValueError, r"pad: `input` must have at least 5 dims to pad 5 dims"),
+        ((3,), (((1, 1),),), dict(mode="reflect"), ValueError, r"pad: `input` must have rank 2 \(C, \*spatial\) or 3"),
+        ((1, 1, 4, 4), (((1, 1),),), dict(mode="circular"), ValueError, r"pad: `input` must have rank 2 \(C, \*spatial\) or 3"),
+        ((1, 0, 4), (((1, 1),),), dict(mode="replicate"), ValueError, r"pad: `input` must have non-zero sizes in every dim but"),
+        ((1, 4), (1,), {}, ValueError, r"pad: `spatial_dims` must be an int >= 1"),
+        ((1, 4), (1,), dict(spatial_dims=1.0), TypeError, r"pad: `spatial_dims` must be an int >= 1"),
         ((1, 1, 4, 4), (1.5,), {}, TypeError, r"pad: `pad` must be an int, a sequence"),
     ],
 )
@@ -98,3 +103,75 @@ def test_pad_errors(shape, args, kwargs, exc, match):
     """oracle: torch's limits (reflect < size, circular <= size) and the error rule."""
     with pytest.raises(exc, match=match):
         jaxconv.pad(jnp.ones(shape), *args, **kwargs)
+
+
+# torch 2.13's OpInfo samples for F.pad (common_methods_invocations.sample_inputs_nn_pad, copied:
+# importing that module needs torch's test-only dependencies), low-rank inputs included. The
+# negative (cropping) pads of the list are left out: jaxconv.pad does not crop (test below).
+_OPINFO_PAD = {
+    "reflect": [((1, 3), (1, 2)), ((1, 3), (0, 1)), ((0, 3, 3), (1, 2)), ((0, 3, 3), (0, 1)), ((1, 3, 3), (1, 2)),
+                ((1, 3, 3), (0, 1)), ((1, 3, 3), (0, 2, 0, 1)), ((0, 3, 3, 3), (0, 2, 0, 1)), ((3, 3, 5, 5), (0, 2, 0, 1)),
+                ((3, 3, 5, 5), (1, 1, 1, 1, 1, 1)), ((1, 3, 3, 3, 3), (1, 1, 1, 1, 1, 1))],
+    "constant": [((1, 3), (1, 2)), ((1, 3), (0, 1)), ((1, 3), (0, 2, 0, 1)), ((0, 3, 3), (1, 2)), ((0, 3, 3), (0, 1)),
+                 ((0, 3, 3), (0, 2, 0, 1)), ((0, 3, 3), (1, 1, 1, 1, 1, 1)), ((1, 3, 3), (1, 2)), ((1, 3, 3), (0, 1)),
+                 ((1, 3, 3), (0, 2, 0, 1)), ((1, 3, 3), (1, 1, 1, 1, 1, 1)), ((0, 3, 3, 3), (1, 2)), ((0, 3, 3, 3), (0, 1)),
+                 ((0, 3, 3, 3), (0, 2, 0, 1)), ((0, 3, 3, 3), (1, 1, 1, 1, 1, 1)), ((3, 3, 5, 5), (1, 2)),
+                 ((3, 3, 5, 5), (0, 1)), ((3, 3, 5, 5), (0, 2, 0, 1)), ((3, 3, 5, 5), (1, 1, 1, 1, 1, 1)),
+                 ((1, 3, 3, 3, 3), (1, 2)), ((1, 3, 3, 3, 3), (0, 1)), ((1, 3, 3, 3, 3), (0, 2, 0, 1)),
+                 ((1, 3, 3, 3, 3), (1, 1, 1, 1, 1, 1)), ((1, 3, 3), (2, 2))],
+    "circular": [((0, 3, 3), (1, 2)), ((0, 3, 3), (0, 1)), ((1, 3, 3), (1, 2)), ((1, 3, 3), (0, 1)),
+                 ((0, 3, 3, 3), (0, 2, 0, 1)), ((3, 3, 5, 5), (0, 2, 0, 1)), ((1, 3, 3, 3, 3), (1, 1, 1, 1, 1, 1))],
+}
+_OPINFO_PAD["replicate"] = _OPINFO_PAD["reflect"]
+_OPINFO_NEGATIVE = [((5, 3), (-1, -2, 1, 1), "constant"), ((1, 3, 4, 4), (-1, 1, -2, 1), "reflect")]
+
+
+@pytest.mark.parametrize("mode, shape, flat", [(m, s, f) for m, cases in _OPINFO_PAD.items() for s, f in cases],
+                         ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v))
+def test_pad_opinfo_samples(mode, shape, flat):
+    """oracle: torch F.pad on torch's own OpInfo samples (low-rank inputs: (1, 3) padding both dims in constant mode, (1, 3) as (C, W) otherwise), converted with from_torch_pad."""
+    x = np.random.default_rng(len(shape) * 7 + len(flat)).standard_normal(shape).astype(np.float32)
+    value = {"value": 2.0} if mode == "constant" else {}
+    ref = F.pad(torch.from_numpy(x), flat, mode=mode, **value).numpy()
+    got = jaxconv.pad(jnp.asarray(x), from_torch_pad(flat), mode, value.get("value"))
+    assert got.shape == ref.shape
+    np.testing.assert_array_equal(np.asarray(got), ref)
+
+
+@pytest.mark.parametrize("shape, flat, mode", _OPINFO_NEGATIVE)
+def test_pad_opinfo_negative_pads_are_refused(shape, flat, mode):
+    """oracle: jaxconv's documented difference: torch crops with negative pads, jaxconv.pad refuses them (slice instead)."""
+    F.pad(torch.zeros(shape), flat, mode=mode)  # torch accepts them
+    with pytest.raises(ValueError, match=r"pad: `pad` must be >= 0"):
+        jaxconv.pad(jnp.zeros(shape), from_torch_pad(flat), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pad_rank_rule_as_torch(mode):
+    """oracle: torch F.pad's rank rule, ranks 0-5 x 1-3 padded dims: constant pads any dims (k <= ndim), the other modes need rank k + 1 or k + 2; where torch pads, the values agree."""
+    rng = np.random.default_rng(3)
+    for ndim in range(6):
+        x = rng.standard_normal((3,) * ndim).astype(np.float32)
+        for k in (1, 2, 3):
+            flat = tuple(range(1, 2 * k + 1)) if mode == "constant" else (1, 2) * k  # reflect needs pad < 3
+            try:
+                ref = F.pad(torch.from_numpy(x), flat, mode=mode).numpy()
+            except (RuntimeError, NotImplementedError):
+                ref = None
+            if ref is None:
+                with pytest.raises(ValueError, match=r"^pad: `input` must have"):
+                    jaxconv.pad(x, from_torch_pad(flat), mode)
+            else:
+                np.testing.assert_array_equal(np.asarray(jaxconv.pad(x, from_torch_pad(flat), mode)), ref,
+                                              err_msg=f"{mode} rank {ndim} k {k}")
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_more_than_three_dims_beyond_torch(mode):
+    """oracle: np.pad (reflect / edge / wrap = torch's reflect / replicate / circular): jaxconv pads 4 trailing dims, where torch's non-constant modes stop at 3."""
+    x = np.random.default_rng(4).standard_normal((2, 1, 3, 2, 3, 4)).astype(np.float32)
+    pads = ((1, 0), (0, 1), (2, 1), (1, 1))
+    ref = np.pad(x, ((0, 0), (0, 0), *pads), mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
+    np.testing.assert_array_equal(np.asarray(jaxconv.pad(x, pads, mode)), ref)
+    with pytest.raises(ValueError, match=r"pad: `input` must have rank 5 \(C, \*spatial\) or 6"):
+        jaxconv.pad(x[None], pads, mode)
