@@ -6,36 +6,17 @@ defaults, one padding vocabulary for everything (see :mod:`jaxconv.shapes`), and
 Flax NNX layers in :mod:`jaxconv.nn`.
 """
 
-from jaxconv import shapes
-from jaxconv.conv import conv, conv1d, conv2d, conv3d, corr2d
-from jaxconv.linear import linear
-from jaxconv.normalization import batch_norm, batch_norm_update, group_norm, layer_norm
+import sys as _sys
+import types as _types
+import warnings as _warnings
+
+from jaxconv import affine, convolution, normalization, patches, policy, pool, shapes, transpose
+from jaxconv.affine import *  # noqa: F403
+from jaxconv.convolution import *  # noqa: F403
+from jaxconv.normalization import *  # noqa: F403
 from jaxconv.padding import pad
-from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
-from jaxconv.pool import (
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_avg_pool3d,
-    adaptive_max_pool1d,
-    adaptive_max_pool2d,
-    adaptive_max_pool3d,
-    avg_pool1d,
-    avg_pool2d,
-    avg_pool3d,
-    lp_pool1d,
-    lp_pool2d,
-    lp_pool3d,
-    max_pool1d,
-    max_pool2d,
-    max_pool3d,
-    max_unpool1d,
-    max_unpool2d,
-    max_unpool3d,
-    min_pool1d,
-    min_pool2d,
-    min_pool3d,
-    window_reduce,
-)
+from jaxconv.patches import *  # noqa: F403
+from jaxconv.pool import *  # noqa: F403
 from jaxconv.resize import interpolate, upsample, upsample_bilinear, upsample_nearest
 from jaxconv.shapes import (
     conv_flops,
@@ -46,62 +27,47 @@ from jaxconv.shapes import (
     receptive_field,
     resolve_padding,
 )
-from jaxconv.transpose import conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d
+from jaxconv.transpose import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d",
-    "adaptive_max_pool1d",
-    "adaptive_max_pool2d",
-    "adaptive_max_pool3d",
-    "avg_pool1d",
-    "avg_pool2d",
-    "avg_pool3d",
-    "batch_norm",
-    "batch_norm_update",
-    "conv",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_flops",
-    "conv_output_shape",
-    "conv_params",
-    "conv_transpose",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "conv_transpose_output_shape",
-    "corr2d",
-    "fold",
-    "group_norm",
-    "interpolate",
-    "layer_norm",
-    "linear",
-    "lp_pool1d",
-    "lp_pool2d",
-    "lp_pool3d",
-    "max_pool1d",
-    "max_pool2d",
-    "max_pool3d",
-    "max_unpool1d",
-    "max_unpool2d",
-    "max_unpool3d",
-    "min_pool1d",
-    "min_pool2d",
-    "min_pool3d",
-    "pad",
-    "pixel_shuffle",
-    "pixel_unshuffle",
-    "pool_output_shape",
-    "receptive_field",
-    "resolve_padding",
-    "shapes",
-    "unfold",
-    "upsample",
-    "upsample_bilinear",
-    "upsample_nearest",
-    "window_reduce",
-]
+# The ops (each op module's __all__), the shape rules most used, and the two modules users
+# reach through the package (the shape rules and the algorithm policy).
+__all__ = ["conv_flops", "conv_output_shape", "conv_params", "conv_transpose_output_shape", "interpolate", "pad",
+           "policy", "pool_output_shape", "receptive_field", "resolve_padding", "shapes", "upsample",
+           "upsample_bilinear", "upsample_nearest"]
+__all__ += affine.__all__
+__all__ += convolution.__all__
+__all__ += normalization.__all__
+__all__ += patches.__all__
+__all__ += pool.__all__
+__all__ += transpose.__all__
+
+
+class _MovedModule(_types.ModuleType):
+    """A module path that moved (``jaxconv.conv`` -> :mod:`jaxconv.convolution`, ``jaxconv.linear`` ->
+    :mod:`jaxconv.affine`, so that the functions ``jaxconv.conv`` and ``jaxconv.linear`` no longer hide
+    their modules): it works for a release, with a ``DeprecationWarning``.
+
+    The package attributes are the functions; ``from jaxconv.conv import conv2d`` and
+    ``importlib.import_module("jaxconv.conv")`` find this stand-in in ``sys.modules``.
+    """
+
+    def __init__(self, name: str, target: str) -> None:
+        super().__init__(name)
+        self._target = target
+
+    def __getattr__(self, attr: str) -> object:
+        import importlib
+
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        _warnings.warn(f"the module {self.__name__} is now {self._target}; {self.__name__} will be removed in the next release",
+                       DeprecationWarning, stacklevel=2)
+        if attr in ("ConvSpec", "conv_spec"):
+            return getattr(shapes, attr)
+        return getattr(importlib.import_module(self._target), attr)
+
+
+for _old, _new in (("conv", "convolution"), ("linear", "affine")):
+    _sys.modules.setdefault(f"{__name__}.{_old}", _MovedModule(f"{__name__}.{_old}", f"{__name__}.{_new}"))

@@ -67,18 +67,9 @@ class Explanation:
         return "\n".join((self.header, *self.formulas))
 
 
-def explain(
-    op: str,
-    input_size: IntOrSeq,
-    kernel_size: IntOrSeq,
-    stride: IntOrSeq | None = None,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-    *,
-    ceil_mode: bool = False,
-    output_padding: IntOrSeq = 0,
-    fn: str = "explain",
-) -> Explanation:
+def explain(op: str, input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0,
+            dilation: IntOrSeq = 1, *, ceil_mode: bool = False, output_padding: IntOrSeq = 0, fn: str = "explain"
+            ) -> Explanation:
     """Output size of a conv, pool or transposed conv with its formula per dim, numbers filled in.
 
     ``op`` is one of :data:`OPS`; the other arguments mean what they mean in

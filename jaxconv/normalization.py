@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv.linear import as_array
-from jaxconv.shapes import _is_int, arg_error
+from jaxconv._plumbing import as_array
+from jaxconv.shapes import arg_error, is_int
 
 __all__ = ["batch_norm", "batch_norm_update", "group_norm", "layer_norm"]
 
@@ -150,16 +150,8 @@ def _batch_norm(fn: str, input: Any, running_mean: Any, running_var: Any, weight
     return _batch_norm_jit(x, None if training else rm, None if training else rv, w, b, training, eps)
 
 
-def batch_norm(
-    input: jax.Array,
-    running_mean: jax.Array | None,
-    running_var: jax.Array | None,
-    weight: jax.Array | None = None,
-    bias: jax.Array | None = None,
-    training: bool = False,
-    momentum: float = 0.1,
-    eps: float = 1e-5,
-) -> jax.Array:
+def batch_norm(input: jax.Array, running_mean: jax.Array | None, running_var: jax.Array | None, weight: jax.Array | None = None,
+               bias: jax.Array | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> jax.Array:
     """Batch normalisation over dim 1: ``torch.nn.functional.batch_norm``, returning the output only.
 
     ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel ``c`` of dim 1. With
@@ -233,12 +225,8 @@ def _batch_norm_update(fn: str, input: Any, running_mean: Any, running_var: Any,
     return _batch_norm_update_jit(x, rm, rv, m)
 
 
-def batch_norm_update(
-    input: jax.Array,
-    running_mean: jax.Array,
-    running_var: jax.Array,
-    momentum: float = 0.1,
-) -> tuple[jax.Array, jax.Array]:
+def batch_norm_update(input: jax.Array, running_mean: jax.Array, running_var: jax.Array, momentum: float = 0.1
+                      ) -> tuple[jax.Array, jax.Array]:
     """The running statistics torch's train-mode ``F.batch_norm`` writes in place, returned.
 
     ``new = (1 - momentum) * running + momentum * batch_stat`` per channel, with the batch
@@ -271,12 +259,13 @@ def batch_norm_update(
 # layer_norm and group_norm
 # ---------------------------------------------------------------------------------------
 
-def _normalized_shape(fn: str, normalized_shape: Any) -> tuple[int, ...]:
+def check_normalized_shape(fn: str, normalized_shape: Any) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple: an int (the last dim) or a non-empty sequence of ints >= 0 (also for ``nn.LayerNorm``)."""
     rule = "must be an int or a non-empty sequence of ints >= 0"
-    if _is_int(normalized_shape):
+    if is_int(normalized_shape):
         ns: tuple[int, ...] = (operator.index(normalized_shape),)  # type: ignore[arg-type]
     elif isinstance(normalized_shape, Sequence) and not isinstance(normalized_shape, str) and all(
-            _is_int(v) for v in normalized_shape):
+            is_int(v) for v in normalized_shape):
         ns = tuple(operator.index(v) for v in normalized_shape)
     else:
         raise arg_error(fn, "normalized_shape", rule, normalized_shape, exc=TypeError)
@@ -302,7 +291,7 @@ def _layer_norm_jit(x: jax.Array, weight: jax.Array | None, bias: jax.Array | No
 
 def _layer_norm(fn: str, input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: float) -> jax.Array:
     """:func:`layer_norm` with errors naming ``fn``."""
-    ns = _normalized_shape(fn, normalized_shape)
+    ns = check_normalized_shape(fn, normalized_shape)
     x = _input(fn, input, 1, "(*, *normalized_shape)")
     if x.ndim < len(ns) or tuple(x.shape[x.ndim - len(ns):]) != ns:
         raise arg_error(fn, "normalized_shape", f"must equal the input's last {len(ns)} dim(s): input (*, {', '.join(map(str, ns))})",
@@ -314,13 +303,8 @@ def _layer_norm(fn: str, input: Any, normalized_shape: Any, weight: Any, bias: A
     return _layer_norm_jit(x, w, b, len(ns), eps)
 
 
-def layer_norm(
-    input: jax.Array,
-    normalized_shape: int | Sequence[int],
-    weight: jax.Array | None = None,
-    bias: jax.Array | None = None,
-    eps: float = 1e-5,
-) -> jax.Array:
+def layer_norm(input: jax.Array, normalized_shape: int | Sequence[int], weight: jax.Array | None = None,
+               bias: jax.Array | None = None, eps: float = 1e-5) -> jax.Array:
     """Normalise over the last dims: ``torch.nn.functional.layer_norm``.
 
     ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with ``mean`` and the biased
@@ -360,7 +344,7 @@ def _group_norm_jit(x: jax.Array, weight: jax.Array | None, bias: jax.Array | No
 def _group_norm(fn: str, input: Any, num_groups: Any, weight: Any, bias: Any, eps: float) -> jax.Array:
     """:func:`group_norm` with errors naming ``fn``."""
     x = _input(fn, input, 2, "(N, C, *)")
-    if not _is_int(num_groups):
+    if not is_int(num_groups):
         raise arg_error(fn, "num_groups", "must be an int >= 1", num_groups, exc=TypeError)
     g = operator.index(num_groups)  # type: ignore[arg-type]
     if g < 1:
@@ -377,13 +361,8 @@ def _group_norm(fn: str, input: Any, num_groups: Any, weight: Any, bias: Any, ep
     return _group_norm_jit(x, w, b, g, eps)
 
 
-def group_norm(
-    input: jax.Array,
-    num_groups: int,
-    weight: jax.Array | None = None,
-    bias: jax.Array | None = None,
-    eps: float = 1e-5,
-) -> jax.Array:
+def group_norm(input: jax.Array, num_groups: int, weight: jax.Array | None = None, bias: jax.Array | None = None,
+               eps: float = 1e-5) -> jax.Array:
     """Normalise over groups of channels: ``torch.nn.functional.group_norm``.
 
     The ``C`` channels of dim 1 are split into ``num_groups`` consecutive groups of
@@ -395,10 +374,10 @@ def group_norm(
       input: ``(N, C, *)``, a floating dtype.
       num_groups: an int >= 1 dividing ``C``.
       weight, bias: optional ``(C,)``.
-      eps: added to the variance, a finite number >= 0.
+      eps: added to each group's variance, a finite number >= 0.
 
     Returns:
-      The input's shape and dtype.
+      An array of the input's shape and dtype, normalised per sample and group.
 
     Example:
       >>> import jax.numpy as jnp

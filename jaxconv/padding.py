@@ -8,23 +8,14 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from jaxconv.shapes import IntOrSeq, Padding, _is_int, arg_error, resolve_padding
+from jaxconv import shapes
+from jaxconv._plumbing import as_array, moved_names
+from jaxconv.shapes import IntOrSeq, Padding, arg_error, is_int, resolve_padding
 
-__all__ = ["PAD_MODES", "check_pad_limits", "check_pad_rank", "pad", "pad_spatial"]
+__all__ = ["PAD_MODES", "check_pad_rank", "pad", "pad_spatial"]
 
 # torch's mode names -> numpy/jnp's.
 PAD_MODES = {"constant": "constant", "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def check_pad_limits(fn: str, mode: str, pads: Sequence[tuple[int, int]], sizes: Sequence[int], name: str = "padding") -> None:
-    """Raise torch's limits for non-constant modes: reflect needs pad < size, circular pad <= size."""
-    for (lo, hi), size in zip(pads, sizes):
-        if mode == "reflect" and max(lo, hi) >= size:
-            raise arg_error(fn, name, f"must be < the input size {tuple(sizes)} in every dim for reflect padding", tuple(pads))
-        if mode == "circular" and max(lo, hi) > size:
-            raise arg_error(fn, name, f"must be <= the input size {tuple(sizes)} in every dim for circular padding", tuple(pads))
-        if mode == "replicate" and size < 1 and (lo or hi):
-            raise arg_error(fn, name, "cannot replicate an empty dim", tuple(pads))
 
 
 def check_pad_rank(fn: str, shape: tuple[int, ...], k: int, mode: str) -> None:
@@ -70,17 +61,9 @@ def _pad_jit(x: jax.Array, pads: tuple[tuple[int, int], ...], mode: str, value: 
     return pad_spatial(x, pads, mode, value)
 
 
-def pad(
-    input: jnp.ndarray,
-    pad: Padding,
-    mode: str = "constant",
-    value: float | None = None,
-    *,
-    kernel_size: IntOrSeq | None = None,
-    stride: IntOrSeq = 1,
-    dilation: IntOrSeq = 1,
-    spatial_dims: int | None = None,
-) -> jnp.ndarray:
+def pad(input: jnp.ndarray, pad: Padding, mode: str = "constant", value: float | None = None, *,
+        kernel_size: IntOrSeq | None = None, stride: IntOrSeq = 1, dilation: IntOrSeq = 1, spatial_dims: int | None = None
+        ) -> jnp.ndarray:
     """Pad the trailing spatial dims of ``(N, C, *spatial)`` or ``(C, *spatial)`` arrays (any dims in constant mode).
 
     Unlike torch's ``F.pad``, ``pad`` takes jaxconv's padding vocabulary in array
@@ -121,8 +104,7 @@ def pad(
       Array([[[2., 1., 0., 1., 2., 3., 2.]]], dtype=float32)
     """
     fn = "pad"
-    if not hasattr(input, "shape"):
-        input = jnp.asarray(input)
+    input = as_array(fn, "input", input)
     if not isinstance(mode, str) or mode.lower() not in PAD_MODES or mode.lower() == "zeros":
         raise arg_error(fn, "mode", "must be one of 'constant', 'reflect', 'replicate', 'circular'", mode)
     mode = mode.lower()
@@ -133,7 +115,7 @@ def pad(
             spatial_dims = len(pad)
         else:
             spatial_dims = input.ndim - 2
-    if not _is_int(spatial_dims):
+    if not is_int(spatial_dims):
         raise arg_error(fn, "spatial_dims", "must be an int >= 1", spatial_dims, exc=TypeError)
     spatial_dims = int(spatial_dims)  # type: ignore[arg-type]
     if spatial_dims < 1:
@@ -148,9 +130,12 @@ def pad(
     except (ValueError, TypeError) as e:
         # resolve_padding calls its argument `padding`; this function's is `pad`.
         raise type(e)(str(e).replace(f"{fn}: `padding`", f"{fn}: `pad`", 1)) from None
-    check_pad_limits(fn, mode, pads, sizes, name="pad")
+    shapes.check_pad_limits(fn, mode, pads, sizes, name="pad")
     if not any(lo or hi for lo, hi in pads):
         return input
     # One compiled program per (shape, pads, mode): jnp.pad's reflect/circular forms are
     # many small ops, which would each dispatch separately in eager mode.
     return _pad_jit(input, pads, mode, jnp.asarray(0.0 if value is None else value, dtype=input.dtype))
+
+
+__getattr__ = moved_names(__name__, check_pad_limits=("jaxconv.shapes.check_pad_limits", lambda: shapes.check_pad_limits))

@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv.conv import _as_array, freeze
+from jaxconv._plumbing import as_array
 from jaxconv.padding import pad_spatial
-from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, conv_output_shape, resolve_padding, spec_cache, split_batch
+from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, conv_window, frozen_args, spec_cache, split_batch
 
-__all__ = ["PatchSpec", "fold", "pixel_shuffle", "pixel_unshuffle", "unfold"]
+__all__ = ["fold", "pixel_shuffle", "pixel_unshuffle", "unfold"]
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,15 @@ class PatchSpec:
 
 def _window(fn: str, spatial: tuple[int, ...], kernel_size: Any, dilation: Any, padding: Any, stride: Any,
             batched: bool) -> PatchSpec:
-    ks = canonicalize(kernel_size, 2, "kernel_size", fn, min_value=1)
-    ds = canonicalize(dilation, 2, "dilation", fn, min_value=1)
-    ss = canonicalize(stride, 2, "stride", fn, min_value=1)
-    pads = resolve_padding(padding, spatial, ks, ss, ds, fn=fn)
-    blocks = conv_output_shape(spatial, ks, ss, pads, ds, fn=fn)
-    return PatchSpec(batched, spatial, ks, ds, pads, ss, blocks)  # type: ignore[arg-type]
+    w = conv_window(spatial, kernel_size, stride, padding, dilation, fn=fn)
+    return PatchSpec(batched, spatial, w.kernel, w.dilation, w.pads, w.stride, w.out)  # type: ignore[arg-type]
 
 
 @spec_cache
 def _unfold_spec(fn: str, x_shape: tuple[int, ...], kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> PatchSpec:
     batched = split_batch(fn, len(x_shape), 2)
     if any(s < 1 for s in x_shape[-3:]):
-        raise arg_error(fn, "input", "must have non-zero channel and spatial sizes", f"shape {x_shape}")
+        raise arg_error(fn, "input", "must have non-zero channel and spatial sizes (as torch: only the batch dim may be 0)", f"shape {x_shape}")
     return _window(fn, tuple(x_shape[-2:]), kernel_size, dilation, padding, stride, batched)
 
 
@@ -82,13 +78,9 @@ def _fold_spec(fn: str, x_shape: tuple[int, ...], output_size: Any, kernel_size:
     return spec
 
 
-def _spec(fn: str, getter: Any, *args: Any) -> PatchSpec:
-    try:
-        return getter(fn, *(freeze(a) for a in args))
-    except TypeError as e:
-        if "unhashable" not in str(e):
-            raise
-        raise arg_error(fn, "padding", "must be an int, a sequence of ints or pairs, or a string", args[-2], exc=TypeError) from None
+def _spec(fn: str, getter: Any, shape: tuple[int, ...], *args: Any) -> PatchSpec:
+    names = ("output_size",) * (len(args) - 4) + ("kernel_size", "dilation", "padding", "stride")
+    return getter(fn, tuple(shape), *frozen_args(fn, **dict(zip(names, args))))
 
 
 def _unfold_impl(x: jax.Array, spec: PatchSpec) -> jax.Array:
@@ -138,13 +130,8 @@ _unfold_jit = jax.jit(_unfold_impl, static_argnums=1)
 _fold_jit = jax.jit(_fold_impl, static_argnums=1)
 
 
-def unfold(
-    input: jax.Array,
-    kernel_size: IntOrSeq,
-    dilation: IntOrSeq = 1,
-    padding: Padding = 0,
-    stride: IntOrSeq = 1,
-) -> jax.Array:
+def unfold(input: jax.Array, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: Padding = 0, stride: IntOrSeq = 1
+           ) -> jax.Array:
     """Extract sliding local blocks (im2col), as ``torch.nn.functional.unfold``.
 
     Args:
@@ -172,19 +159,13 @@ def unfold(
               [ 5.,  7., 13., 15.]]], dtype=float32)
     """
     fn = "unfold"
-    input = _as_array(fn, "input", input)
+    input = as_array(fn, "input", input)
     spec = _spec(fn, _unfold_spec, tuple(input.shape), kernel_size, dilation, padding, stride)
     return _unfold_jit(input, spec)
 
 
-def fold(
-    input: jax.Array,
-    output_size: IntOrSeq,
-    kernel_size: IntOrSeq,
-    dilation: IntOrSeq = 1,
-    padding: Padding = 0,
-    stride: IntOrSeq = 1,
-) -> jax.Array:
+def fold(input: jax.Array, output_size: IntOrSeq, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: Padding = 0,
+         stride: IntOrSeq = 1) -> jax.Array:
     """Combine sliding local blocks into an array, summing overlaps (col2im), as ``torch.nn.functional.fold``.
 
     The adjoint of :func:`unfold`: ``fold(unfold(x)) == x * fold(unfold(ones))``, the
@@ -212,7 +193,7 @@ def fold(
              [1., 2., 1.]], dtype=float32)
     """
     fn = "fold"
-    input = _as_array(fn, "input", input)
+    input = as_array(fn, "input", input)
     spec = _spec(fn, _fold_spec, tuple(input.shape), output_size, kernel_size, dilation, padding, stride)
     return _fold_jit(input, spec)
 
@@ -267,7 +248,7 @@ def pixel_shuffle(input: jax.Array, upscale_factor: int) -> jax.Array:
               [2., 3.]]], dtype=float32)
     """
     fn = "pixel_shuffle"
-    input = _as_array(fn, "input", input)
+    input = as_array(fn, "input", input)
     r = _factor(fn, "upscale_factor", upscale_factor)
     _check_rank3(fn, input)
     if input.shape[-3] % (r * r):
@@ -295,7 +276,7 @@ def pixel_unshuffle(input: jax.Array, downscale_factor: int) -> jax.Array:
       Array([0., 1., 2., 3.], dtype=float32)
     """
     fn = "pixel_unshuffle"
-    input = _as_array(fn, "input", input)
+    input = as_array(fn, "input", input)
     r = _factor(fn, "downscale_factor", downscale_factor)
     _check_rank3(fn, input)
     h, w = input.shape[-2:]

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv.shapes import _is_int, arg_error, spec_cache
+from jaxconv._plumbing import as_array
+from jaxconv.shapes import arg_error, check_nonzero_spatial, is_int, spec_cache
 
 __all__ = [
     "MODES",
@@ -85,7 +86,7 @@ class ResizeSpec:
 def _is_real(v: object) -> bool:
     if isinstance(v, bool):
         return False
-    if _is_int(v):
+    if is_int(v):
         return True
     try:
         float(v)  # type: ignore[arg-type]
@@ -95,12 +96,12 @@ def _is_real(v: object) -> bool:
 
 
 def _freeze_size(fn: str, size: Any, n: int) -> tuple[int, ...]:
-    if _is_int(size):
+    if is_int(size):
         return (operator.index(size),) * n
     if isinstance(size, (str, bytes)) or not hasattr(size, "__len__"):
         raise arg_error(fn, "size", f"must be an int or a sequence of {n} ints", size, exc=TypeError)
     seq = tuple(size)
-    if not all(_is_int(v) for v in seq):
+    if not all(is_int(v) for v in seq):
         raise arg_error(fn, "size", f"must be an int or a sequence of {n} ints", size, exc=TypeError)
     if len(seq) != n:
         raise arg_error(fn, "size", f"must have {n} entries, one per spatial dim of the input", seq)
@@ -165,8 +166,12 @@ def _resize_spec_cached(fn: str, shape: tuple[int, ...], dtype: str, size: tuple
         if not antialias:
             raise arg_error(fn, "antialias", "must be True for mode='lanczos' (torch's Lanczos-3 is antialiased only)",
                             antialias)
-    if any(s < 1 for s in in_sp):
-        raise arg_error(fn, "input", "must have spatial sizes >= 1", f"shape {shape}")
+    # torch 2.13: N may be 0; C only for "area" on 1-d and 2-d input (adaptive_avg_pool1d/2d
+    # allow it, adaptive_avg_pool3d and the interpolation kernels do not); no spatial size.
+    if shape[1] == 0 and not (mode == "area" and n < 3):
+        raise arg_error(fn, "input", f"must have non-zero channels for mode={mode!r} on rank {len(shape)} input (as torch; "
+                        "only 'area' on rank 3 or 4 input takes C = 0)", f"shape {shape}")
+    check_nonzero_spatial(fn, shape, in_sp)
     lowest = 0 if mode == "area" else 1  # adaptive_avg_pool accepts (and returns) empty outputs
     if any(o < lowest for o in out_sp):
         what = "`size`" if size is not None else f"`scale_factor` {scale_factor} on spatial size {in_sp}"
@@ -677,35 +682,20 @@ def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:
 _resize_jit = jax.jit(_resize_impl, static_argnums=(1,))
 
 
-def _as_array(fn: str, v: Any) -> Any:
-    if hasattr(v, "shape") and hasattr(v, "dtype"):
-        return v
-    try:
-        return jnp.asarray(v)
-    except TypeError:
-        raise arg_error(fn, "input", "must be an array", type(v).__name__, exc=TypeError) from None
-
-
 def _interpolate(fn: str, input: Any, size: Size | None, scale_factor: ScaleFactor | None, mode: str,
                  align_corners: bool | None, recompute_scale_factor: bool | None, antialias: bool) -> jax.Array:
-    input = _as_array(fn, input)
+    input = as_array(fn, "input", input)
     spec = resize_spec(fn, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     if spec.in_spatial == spec.out_spatial and all(p.kind == "copy" for p in _plans(spec)):
         return input
-    if 0 in spec.out_spatial:
+    if 0 in spec.out_spatial or 0 in input.shape[:2]:  # an empty result (torch's, see _resize_spec_cached)
         return jnp.zeros(tuple(input.shape[:2]) + spec.out_spatial, input.dtype)
     return _resize_jit(input, spec)
 
 
-def interpolate(
-    input: jax.Array,
-    size: Size | None = None,
-    scale_factor: ScaleFactor | None = None,
-    mode: str = "nearest",
-    align_corners: bool | None = None,
-    recompute_scale_factor: bool | None = None,
-    antialias: bool = False,
-) -> jax.Array:
+def interpolate(input: jax.Array, size: Size | None = None, scale_factor: ScaleFactor | None = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None, antialias: bool = False
+                ) -> jax.Array:
     """Resize the spatial dims of ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, exactly as torch.
 
     Args:
@@ -752,13 +742,8 @@ def interpolate(
     return _interpolate("interpolate", input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
 
 
-def upsample(
-    input: jax.Array,
-    size: Size | None = None,
-    scale_factor: ScaleFactor | None = None,
-    mode: str = "nearest",
-    align_corners: bool | None = None,
-) -> jax.Array:
+def upsample(input: jax.Array, size: Size | None = None, scale_factor: ScaleFactor | None = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> jax.Array:
     """torch's deprecated ``F.upsample``: :func:`interpolate` with the same arguments.
 
     Returns:
@@ -791,8 +776,7 @@ def upsample_nearest(input: jax.Array, size: Size | None = None, scale_factor: S
 def upsample_bilinear(input: jax.Array, size: Size | None = None, scale_factor: ScaleFactor | None = None) -> jax.Array:
     """torch's deprecated ``F.upsample_bilinear``: bilinear with ``align_corners=True`` on 4-d input.
 
-    Returns:
-      ``(N, C, *out)``, ``out = size`` or ``floor(in * scale_factor)``.
+    Returns ``(N, C, H_out, W_out)``, the output size ``size`` or ``floor(in * scale_factor)`` per dim.
 
     Example:
       >>> import jax.numpy as jnp

@@ -13,16 +13,14 @@ adjoint (strided) convolution's weight gradient, so that reverse mode computes t
 weight gradient in the form XLA runs fast (on CPU ~25x faster than JAX's transpose
 of the lhs-dilated conv). Forward mode, reverse mode and higher orders all work.
 
-As in :mod:`jaxconv.conv`, each call canonicalises its arguments once into a
-frozen, hashable :class:`ConvTransposeSpec` (cached on the static shapes) and runs
-one jitted inner function with the spec static.
+As in :mod:`jaxconv.convolution`, each call canonicalises its arguments once into a
+frozen, hashable :class:`jaxconv.shapes.ConvTransposeSpec` (cached on the static shapes)
+and runs one jitted inner function with the spec static.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -30,119 +28,13 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from jaxconv.conv import _as_array, _check_dtypes, freeze
-from jaxconv.shapes import (
-    IntOrSeq,
-    Padding,
-    arg_error,
-    canonicalize,
-    conv_transpose_output_padding,
-    conv_transpose_output_shape,
-    conv_transpose_padding,
-    resolve_padding,
-    spec_cache,
-    split_batch,
-)
+from jaxconv import shapes
+from jaxconv._plumbing import as_array, check_same_dtype, moved_names, per_example
+from jaxconv.shapes import IntOrSeq, Padding, conv_transpose_spec
 
-__all__ = [
-    "ConvTransposeSpec",
-    "conv_transpose",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "conv_transpose_spec",
-]
+__all__ = ["conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
-
-@dataclass(frozen=True)
-class ConvTransposeSpec:
-    """Everything static about one transposed-convolution call, resolved and validated."""
-
-    n: int
-    batched: bool
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    groups: int
-    pads: tuple[tuple[int, int], ...]  # the forward conv's (lo, hi), cropped from the output
-    output_padding: tuple[int, ...]
-    lax_pads: tuple[tuple[int, int], ...]  # handed to lax; may be negative (crops)
-    out_spatial: tuple[int, ...]
-
-
-def _output_size(fn: str, output_size: Any, n: int) -> tuple[int, ...]:
-    if isinstance(output_size, Sequence) and not isinstance(output_size, str) and len(output_size) == n + 2:
-        # torch's module forward accepts (N, C, *spatial) as well as (*spatial).
-        output_size = tuple(output_size)[2:]
-    elif isinstance(output_size, Sequence) and not isinstance(output_size, str) and len(output_size) not in (1, n):
-        raise arg_error(fn, "output_size", f"must have {n} or {n + 2} entries for {n} spatial dims", output_size)
-    return canonicalize(output_size, n, "output_size", fn, min_value=1)
-
-
-@spec_cache
-def _spec_cached(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None,
-                 stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any, output_size: Any,
-                 n_expected: int | None) -> ConvTransposeSpec:
-    if len(w_shape) < 3:
-        raise arg_error(fn, "weight", "must have rank >= 3: (in_channels, out_channels/groups, *kernel)", f"shape {w_shape}")
-    n = len(w_shape) - 2
-    if n_expected is not None and n != n_expected:
-        raise arg_error(fn, "weight", f"must have rank {n_expected + 2} for {n_expected}-d transposed convolution",
-                        f"shape {w_shape}")
-    batched = split_batch(fn, len(x_shape), n)
-    w_in, w_out_g = w_shape[0], w_shape[1]
-    kernel = tuple(w_shape[2:])
-    c_in = x_shape[-n - 1]
-    spatial = tuple(x_shape[-n:])
-    if isinstance(groups, bool) or not isinstance(groups, int):
-        raise arg_error(fn, "groups", "must be an int >= 1", groups, exc=TypeError)
-    if groups < 1:
-        raise arg_error(fn, "groups", "must be an int >= 1", groups)
-    if w_in % groups:
-        raise arg_error(fn, "groups", f"must divide in_channels = weight.shape[0] = {w_in} (weight shape {w_shape})", groups)
-    if c_in != w_in:
-        raise arg_error(fn, "input", f"must have in_channels = weight.shape[0] = {w_in}", f"{c_in} channels (shape {x_shape})")
-    if any(k < 1 for k in kernel) or w_out_g < 1:
-        raise arg_error(fn, "weight", "must have non-zero out_channels/groups and kernel sizes", f"shape {w_shape}")
-    c_out = w_out_g * groups
-    if b_shape is not None and b_shape != (c_out,):
-        raise arg_error(fn, "bias", f"must have shape ({c_out},) = (weight.shape[1] * groups,)", f"shape {b_shape}")
-    if any(s < 1 for s in spatial):
-        raise arg_error(fn, "input", "must have spatial sizes >= 1", f"shape {x_shape}")
-    ss = canonicalize(stride, n, "stride", fn, min_value=1)
-    ds = canonicalize(dilation, n, "dilation", fn, min_value=1)
-    if output_size is None:
-        pads, ops = conv_transpose_padding(spatial, kernel, ss, padding, output_padding, ds, fn=fn)
-        out = conv_transpose_output_shape(spatial, kernel, ss, pads, ops, ds, fn=fn)
-    else:
-        if any(canonicalize(output_padding, n, "output_padding", fn)):
-            raise arg_error(fn, "output_padding", "must be 0 when output_size is given (it is derived from it)", output_padding)
-        out = _output_size(fn, output_size, n)
-        # A string padding is the padding of the forward conv whose input has output_size
-        # (TensorFlow's conv2d_transpose(output_shape=...) rule).
-        pads = resolve_padding(padding, out if isinstance(padding, str) else None, kernel, ss, ds, fn=fn, n=n)
-        ops = conv_transpose_output_padding(spatial, out, kernel, ss, pads, ds, fn=fn)
-    lax_pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi + op) for k, d, (lo, hi), op in zip(kernel, ds, pads, ops))
-    # XLA's CPU conv-operand swapper (jaxlib 0.10) can misread a dim with lhs dilation
-    # s >= 2 and zero padding as a "group" dim, and then aborts the process (CHECK
-    # failure) compiling this conv or its weight gradient (grouped convs too, once XLA
-    # has rewritten them ungrouped), e.g. k=2, s=2, p=1 or k=4, s=2, p=3 on tiny inputs.
-    # One extra high row of padding, cropped after the conv, avoids the pattern.
-    lax_pads = tuple((lo, hi + 1) if s > 1 and lo == hi == 0 else (lo, hi) for (lo, hi), s in zip(lax_pads, ss))
-    return ConvTransposeSpec(n, batched, ss, ds, groups, pads, ops, lax_pads, out)
-
-
-def conv_transpose_spec(fn: str, x: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,
-                        output_padding: IntOrSeq, groups: int, dilation: IntOrSeq, output_size: Any,
-                        n_expected: int | None) -> ConvTransposeSpec:
-    """Validate a transposed-convolution call and resolve it to a cached :class:`ConvTransposeSpec`."""
-    try:
-        return _spec_cached(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                            freeze(stride), freeze(padding), freeze(output_padding), groups, freeze(dilation),
-                            freeze(output_size), n_expected)
-    except TypeError as e:
-        if "unhashable" not in str(e):
-            raise
-        raise arg_error(fn, "padding", "must be an int, a sequence of ints or pairs, or a string", padding, exc=TypeError) from None
+Array = jax.Array
 
 
 def _dimension_numbers(n: int) -> lax.ConvDimensionNumbers:
@@ -150,7 +42,7 @@ def _dimension_numbers(n: int) -> lax.ConvDimensionNumbers:
     return lax.ConvDimensionNumbers(sp, sp, sp)
 
 
-def _lhs_dilated_conv(x: jax.Array, w: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+def _lhs_dilated_conv(x: jax.Array, w: jax.Array, spec: shapes.ConvTransposeSpec, precision: Any) -> jax.Array:
     """The transposed convolution of a batched ``x``: one lhs-dilated ``lax.conv_general_dilated``."""
     n, g = spec.n, spec.groups
     c_in, c_out_g, kernel = w.shape[0], w.shape[1], w.shape[2:]
@@ -167,7 +59,7 @@ def _lhs_dilated_conv(x: jax.Array, w: jax.Array, spec: ConvTransposeSpec, preci
     return y
 
 
-def _weight_tangent(x: jax.Array, dw: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+def _weight_tangent(x: jax.Array, dw: jax.Array, spec: shapes.ConvTransposeSpec, precision: Any) -> jax.Array:
     """``conv_transpose(x, dw)`` as a conv over ``dw`` (lhs) with ``x`` as the kernel.
 
     The same numbers as :func:`_lhs_dilated_conv`, but JAX's transpose of this form
@@ -184,7 +76,7 @@ def _weight_tangent(x: jax.Array, dw: jax.Array, spec: ConvTransposeSpec, precis
     k = jnp.flip(k, axis=tuple(range(2, n + 2)))
     pads = tuple(((i - 1) * s - lo, (i - 1) * s - hi + op)
                  for i, s, (lo, hi), op in zip(spatial, spec.stride, spec.pads, spec.output_padding))
-    # The guard of _spec_cached, with (dilation, x) in the roles of (stride, kernel).
+    # The guard of jaxconv.shapes.conv_transpose_spec, with (dilation, x) in the roles of (stride, kernel).
     pads = tuple((lo, hi + 1) if d > 1 and lo == hi == 0 else (lo, hi) for (lo, hi), d in zip(pads, spec.dilation))
     # dw as lhs: batch <- C_out/G (dim 1), feature <- C_in (dim 0); output batch C_out/G, feature G*N.
     sp = tuple(range(2, n + 2))
@@ -200,12 +92,12 @@ def _weight_tangent(x: jax.Array, dw: jax.Array, spec: ConvTransposeSpec, precis
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _conv_transpose_core(x: jax.Array, w: jax.Array, spec: ConvTransposeSpec, precision: Any) -> jax.Array:
+def _conv_transpose_core(x: jax.Array, w: jax.Array, spec: shapes.ConvTransposeSpec, precision: Any) -> jax.Array:
     return _lhs_dilated_conv(x, w, spec, precision)
 
 
 @functools.partial(_conv_transpose_core.defjvp, symbolic_zeros=True)
-def _conv_transpose_core_jvp(spec: ConvTransposeSpec, precision: Any, primals: tuple, tangents: tuple) -> tuple:
+def _conv_transpose_core_jvp(spec: shapes.ConvTransposeSpec, precision: Any, primals: tuple, tangents: tuple) -> tuple:
     # Only the form of the dw term changes (see _weight_tangent); reverse mode transposes it.
     x, w = primals
     dx, dw = tangents
@@ -219,14 +111,11 @@ def _conv_transpose_core_jvp(spec: ConvTransposeSpec, precision: Any, primals: t
     return out, t
 
 
-def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvTransposeSpec,
+@per_example(spec_index=3)
+def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: shapes.ConvTransposeSpec,
                          precision: Any) -> jax.Array:
-    if not spec.batched:
-        x = x[None]
     y = _conv_transpose_core(x, w, spec, precision)
-    if b is not None:
-        y = y + b.reshape((-1,) + (1,) * spec.n)
-    return y if spec.batched else y[0]
+    return y if b is None else y + b.reshape((-1,) + (1,) * spec.n)
 
 
 _conv_transpose_jit = jax.jit(_conv_transpose_impl, static_argnums=(3, 4))
@@ -234,25 +123,17 @@ _conv_transpose_jit = jax.jit(_conv_transpose_impl, static_argnums=(3, 4))
 
 def _conv_transpose(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,
                     output_padding: IntOrSeq, groups: int, dilation: IntOrSeq, output_size: Any, precision: Any) -> jax.Array:
-    input, weight, bias = _as_array(fn, "input", input), _as_array(fn, "weight", weight), _as_array(fn, "bias", bias)
-    spec = conv_transpose_spec(fn, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, n)
-    _check_dtypes(fn, input, weight, bias)
+    input, weight = as_array(fn, "input", input), as_array(fn, "weight", weight)
+    bias = as_array(fn, "bias", bias, optional=True)
+    spec = conv_transpose_spec(fn, input.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
+                               output_padding, groups, dilation, output_size, n)
+    check_same_dtype(fn, input, weight=weight, bias=bias)
     return _conv_transpose_jit(input, weight, bias, spec, precision)
 
 
-def conv_transpose(
-    input: jax.Array,
-    weight: jax.Array,
-    bias: jax.Array | None = None,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    output_padding: IntOrSeq = 0,
-    groups: int = 1,
-    dilation: IntOrSeq = 1,
-    *,
-    output_size: IntOrSeq | None = None,
-    precision: Any = None,
-) -> jax.Array:
+def conv_transpose(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+                   output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1, *, output_size: IntOrSeq | None = None,
+                   precision: Any = None) -> Array:
     """N-d transposed convolution, the number of spatial dims taken from ``weight``.
 
     The adjoint of :func:`jaxconv.conv`: ``conv_transpose(y, w, None, s, p, op, g, d)``
@@ -299,52 +180,53 @@ def conv_transpose(
                            dilation, output_size, precision)
 
 
-def _make_conv_transpose_nd(n: int) -> Any:
-    name = f"conv_transpose{n}d"
+def conv_transpose1d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+                     output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1, *,
+                     output_size: IntOrSeq | None = None, precision: Any = None) -> Array:
+    """1-d transposed convolution, ``torch.nn.functional.conv_transpose1d``: :func:`conv_transpose` over ``(N, C_in, L)``.
 
-    def conv_transpose_nd(
-        input: jax.Array,
-        weight: jax.Array,
-        bias: jax.Array | None = None,
-        stride: IntOrSeq = 1,
-        padding: Padding = 0,
-        output_padding: IntOrSeq = 0,
-        groups: int = 1,
-        dilation: IntOrSeq = 1,
-        *,
-        output_size: IntOrSeq | None = None,
-        precision: Any = None,
-    ) -> jax.Array:
-        return _conv_transpose(name, n, input, weight, bias, stride, padding, output_padding, groups, dilation,
-                               output_size, precision)
+    The weight is ``(C_in, C_out/groups, kL)``.
 
-    conv_transpose_nd.__name__ = conv_transpose_nd.__qualname__ = name
-    shape = {1: "(N, C_in, L)", 2: "(N, C_in, H, W)", 3: "(N, C_in, D, H, W)"}[n]
-    wshape = {1: "(C_in, C_out/groups, kL)", 2: "(C_in, C_out/groups, kH, kW)", 3: "(C_in, C_out/groups, kD, kH, kW)"}[n]
-    ex = {1: ("jnp.ones((1, 2, 10))", "jnp.ones((2, 3, 4))", "(1, 3, 20)"),
-          2: ("jnp.ones((1, 2, 8, 8))", "jnp.ones((2, 3, 4, 4))", "(1, 3, 16, 16)"),
-          3: ("jnp.ones((1, 2, 4, 4, 4))", "jnp.ones((2, 3, 4, 4, 4))", "(1, 3, 8, 8, 8)")}[n]
-    conv_transpose_nd.__doc__ = f"""{n}-d transposed convolution with ``torch.nn.functional.{name}``'s arguments.
-
-    Args:
-      input: {shape} or unbatched without N.
-      weight: {wshape}.
-      bias: optional (C_out,).
-      stride, padding, output_padding, groups, dilation, output_size, precision:
-        as :func:`jaxconv.conv_transpose` (padding also takes per-side pairs and strings).
-
-    Returns:
-      The output, ``out = (in - 1)*s - lo - hi + d*(k - 1) + output_padding + 1`` per spatial dim.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import jaxconv
-      >>> jaxconv.{name}({ex[0]}, {ex[1]}, stride=2, padding=1).shape
-      {ex[2]}
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv_transpose1d(jnp.ones((1, 2, 10)), jnp.ones((2, 3, 4)), stride=2, padding=1).shape
+    (1, 3, 20)
     """
-    return conv_transpose_nd
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           output_size, precision)
 
 
-conv_transpose1d = _make_conv_transpose_nd(1)
-conv_transpose2d = _make_conv_transpose_nd(2)
-conv_transpose3d = _make_conv_transpose_nd(3)
+def conv_transpose2d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+                     output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1, *,
+                     output_size: IntOrSeq | None = None, precision: Any = None) -> Array:
+    """2-d transposed convolution, ``torch.nn.functional.conv_transpose2d``: :func:`conv_transpose` over ``(N, C_in, H, W)``.
+
+    The weight is ``(C_in, C_out/groups, kH, kW)``;
+    ``out = (in - 1)*s - lo - hi + d*(k - 1) + output_padding + 1`` per spatial dim.
+
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv_transpose2d(jnp.ones((1, 2, 8, 8)), jnp.ones((2, 3, 4, 4)), stride=2, padding=1).shape
+    (1, 3, 16, 16)
+    """
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           output_size, precision)
+
+
+def conv_transpose3d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+                     output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1, *,
+                     output_size: IntOrSeq | None = None, precision: Any = None) -> Array:
+    """3-d transposed convolution: :func:`conv_transpose` over ``(N, C_in, D, H, W)``, weight ``(C_in, C_out/groups, kD, kH, kW)``.
+
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv_transpose3d(jnp.ones((1, 2, 4, 4, 4)), jnp.ones((2, 3, 4, 4, 4)), stride=2, padding=1).shape
+    (1, 3, 8, 8, 8)
+    """
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           output_size, precision)
+
+
+__getattr__ = moved_names(__name__, ConvTransposeSpec=("jaxconv.shapes.ConvTransposeSpec", lambda: shapes.ConvTransposeSpec),
+                          conv_transpose_spec=("jaxconv.shapes.conv_transpose_spec (it takes shapes)",
+                                               lambda: shapes.conv_transpose_spec))

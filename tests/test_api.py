@@ -21,9 +21,11 @@ import sys
 import typing
 from pathlib import Path
 
+import jax
 import pytest
-import torch
-import torch.nn.functional as F
+
+torch = pytest.importorskip("torch", reason="torch is the oracle of the signature checks")
+F = torch.nn.functional
 
 import jaxconv
 import jaxconv.nn
@@ -32,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Op modules whose public functions must all be exported by ``jaxconv`` (the top level is
 # the one place users import ops from). Specs and spec builders are internal plumbing.
-OP_MODULES = ("conv", "padding", "pool", "transpose", "resize", "patches", "linear", "normalization")
-INTERNAL = {"ConvSpec", "conv_spec", "ConvTransposeSpec", "conv_transpose_spec", "PoolSpec", "ResizeSpec",
-            "resize_spec", "PatchSpec", "PAD_MODES", "MODES", "check_pad_limits", "pad_spatial"}
+OP_MODULES = ("convolution", "padding", "pool", "transpose", "resize", "patches", "affine", "normalization")
+INTERNAL = {"ResizeSpec", "resize_spec", "PatchSpec", "PAD_MODES", "MODES", "check_pad_rank", "pad_spatial"}
 
 # Deliberate differences from torch's signatures, each with its reason. Keys: jaxconv name;
 # values: {torch parameter: reason}. Parameters listed here are exempt from the
@@ -108,6 +109,34 @@ def _hinted(fn) -> None:
             continue
         assert p.name in hints, f"{fn.__qualname__}: parameter `{p.name}` has no type hint"
     assert "return" in hints, f"{fn.__qualname__}: no return type hint"
+
+
+@pytest.mark.parametrize(("name", "obj"), PUBLIC, ids=IDS)
+def test_concrete_return_types(name, obj):
+    """Every public function returns a concrete type (not ``Any``); the ``return_indices`` forms have
+    ``@overload``s with ``Literal`` for each form. oracle: typing.get_type_hints and typing.get_overloads.
+    """
+    if isinstance(obj, type):
+        return
+    ret = typing.get_type_hints(obj)["return"]
+    assert ret is not typing.Any, f"{name}: returns Any"
+    if "return_indices" in inspect.signature(obj).parameters:
+        overloads = typing.get_overloads(obj)
+        assert len(overloads) == 2, f"{name}: needs one @overload per return_indices form"
+        forms = {typing.get_type_hints(o)["return_indices"] for o in overloads}
+        assert forms == {typing.Literal[False], typing.Literal[True]}, f"{name}: overloads {forms}"
+        assert {typing.get_type_hints(o)["return"] for o in overloads} == {jax.Array, tuple[jax.Array, jax.Array]}
+
+
+def test_public_api_is_not_generated():
+    """Public functions are written out in their module (no factories): each is defined at its module's top level
+    under its own name. oracle: inspect and the module source."""
+    for name, obj in PUBLIC:
+        if isinstance(obj, type) or name.startswith("nn."):
+            continue
+        assert obj.__qualname__ == obj.__name__ == name.split(".")[-1], f"{name}: built as {obj.__qualname__}"
+        src = inspect.getsource(sys.modules[obj.__module__])
+        assert re.search(rf"^def {obj.__name__}\(", src, re.M), f"{name}: not written out in {obj.__module__}"
 
 
 @pytest.mark.parametrize(("name", "obj"), PUBLIC, ids=IDS)
@@ -221,3 +250,34 @@ def test_py_typed_is_shipped():
     assert re.search(r'packages\s*=\s*\["jaxconv"\]', _pyproject_section("tool.hatch.build.targets.wheel"))
     assert re.search(r'typeCheckingMode\s*=\s*"basic"', _pyproject_section("tool.pyright"))
     assert re.search(r"^pyright\b", (ROOT / ".ci" / "run").read_text(), re.M), ".ci/run does not run pyright"
+
+
+MOVED = [
+    # (how the old name is reached, the object it must give) -- each warns for a release, then goes.
+    (lambda: __import__("jaxconv.conv", fromlist=["conv2d"]).conv2d, lambda: jaxconv.conv2d),
+    (lambda: __import__("jaxconv.conv", fromlist=["ConvSpec"]).ConvSpec, lambda: jaxconv.shapes.ConvSpec),
+    (lambda: __import__("jaxconv.linear", fromlist=["linear"]).linear, lambda: jaxconv.linear),
+    (lambda: jaxconv.pool.PoolSpec, lambda: jaxconv.shapes.PoolSpec),
+    (lambda: jaxconv.transpose.ConvTransposeSpec, lambda: jaxconv.shapes.ConvTransposeSpec),
+    (lambda: jaxconv.padding.check_pad_limits, lambda: jaxconv.shapes.check_pad_limits),
+    (lambda: jaxconv.shapes.ShapeError, lambda: ValueError),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), MOVED, ids=range(len(MOVED)))
+def test_moved_names_keep_working_with_a_deprecation_warning(old, new):
+    """Public names that moved in the restructure still resolve, with a DeprecationWarning. oracle: the new names."""
+    with pytest.warns(DeprecationWarning, match="removed in the next release|will be removed"):
+        got = old()
+    expected = new()
+    assert got is expected or (isinstance(got, type) and issubclass(got, expected))
+
+
+def test_module_paths_no_longer_hidden_by_functions():
+    """``jaxconv.conv`` and ``jaxconv.linear`` are the functions; their modules are ``convolution`` and ``affine``.
+    oracle: the module objects."""
+    assert callable(jaxconv.conv) and callable(jaxconv.linear)
+    assert jaxconv.convolution.conv is jaxconv.conv and jaxconv.affine.linear is jaxconv.linear
+    for name in jaxconv.__all__:
+        obj = getattr(jaxconv, name)
+        assert not (callable(obj) and hasattr(sys.modules.get(f"jaxconv.{name}"), "__file__")), f"jaxconv.{name} hides a module"

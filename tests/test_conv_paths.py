@@ -4,13 +4,13 @@
 forward pass, the input gradient and the weight gradient ("direct": one lax convolution;
 "direct_hipad": the same with `stride` extra zero columns, cropped, to stay off XLA:CPU's
 slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM). Each algorithm, and mixed
-triples, are forced here through the private ``_force_algorithm`` switch and checked,
-values and gradients, in reverse and forward mode.
+triples, are forced here through the scoped switch ``jaxconv.policy.conv_algorithm`` and
+checked, values and gradients, in reverse and forward mode. The policy's per-backend rule
+(CPU measurements never decide a GPU/TPU program) is checked by exporting for cuda and tpu.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 
 import jax
@@ -24,9 +24,11 @@ import torch.nn.functional as F  # noqa: E402
 
 import jaxconv  # noqa: E402
 
-C = importlib.import_module("jaxconv.conv")  # the module (jaxconv.conv is the function)
+from jaxconv import policy  # noqa: E402
+from jaxconv.shapes import conv_spec  # noqa: E402
 
-ALGORITHMS = C.ALGORITHMS
+ALGORITHMS = policy.ALGORITHMS
+force = policy.conv_algorithm
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
@@ -91,7 +93,7 @@ def jax_conv(cfg: dict, algorithm: str | tuple[str, str, str], x: np.ndarray, w:
         y, vjp = jax.vjp(f, x, w, b)
         return (y, *vjp(ct))
 
-    with C._force_algorithm(algorithm):  # the switch is read while tracing
+    with force(algorithm):  # the switch is read while tracing
         y, dx, dw, db = jax.jit(fwd_bwd)(xj, wj, bj, ctj)
     if cl:
         y, dx = jnp.moveaxis(y, -1, 1), jnp.moveaxis(dx, -1, 1)
@@ -136,7 +138,7 @@ def test_unbatched_and_strided_padded(algorithm):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((3, 9, 8)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
-    with C._force_algorithm(algorithm):
+    with force(algorithm):
         y = jaxconv.conv2d(jnp.asarray(x), jnp.asarray(w), None, 2, 1, (2, 1))
     ref = F.conv2d(torch.tensor(x), torch.tensor(w), None, 2, 1, (2, 1)).numpy()
     close(np.asarray(y), ref, algorithm)
@@ -166,13 +168,53 @@ SHAPE_TABLE = [
 
 @pytest.mark.parametrize("args, expected", SHAPE_TABLE)
 def test_automatic_choice_is_static_by_shape(args, expected):
-    """oracle: the measured rule (see jaxconv/conv.py): the choice is a pure function of the static shapes."""
+    """oracle: the measured CPU rule (see jaxconv/policy.py): a pure function of the static shapes; XLA's own
+    convolution on every other backend."""
+    xs, ws, s, p, g = args
+    fn = f"conv{len(ws) - 2}d"
+    spec = conv_spec(fn, xs, ws, None, s, p, 1, g, "zeros", False)
+    assert policy.cpu_plan(spec) == expected
+    assert policy.plans(spec) == {"cpu": expected, "default": policy.DIRECT}
+    assert conv_spec(fn, xs, ws, None, s, p, 1, g, "zeros", False) is spec  # cached, so the same every call
+
+
+@pytest.mark.parametrize("args, expected", [c for c in SHAPE_TABLE if c[1] != (D, D, D)][:6])
+def test_programs_exported_for_gpu_and_tpu_use_xlas_convolution(args, expected):
+    """oracle: the exported StableHLO. Lowered for cuda and tpu (no GPU needed), every conv whose CPU plan is a
+    rewrite is XLA's convolution, forward and gradients; lowered for cpu it is the rewrite."""
     xs, ws, s, p, g = args
     x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
-    fn = f"conv{len(ws) - 2}d"
-    spec = C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None)
-    assert spec.algorithms == expected and spec.algorithm == expected[0]
-    assert C.conv_spec(fn, x, w, None, s, p, 1, g, "zeros", False, None) is spec  # cached, so the same every call
+    conv = {1: jaxconv.conv1d, 2: jaxconv.conv2d}[len(ws) - 2]
+
+    def step(x, w):
+        return jax.grad(lambda x, w: jnp.sum(conv(x, w, None, s, p, 1, g) ** 2), argnums=(0, 1))(x, w)
+    for f in (lambda x, w: conv(x, w, None, s, p, 1, g), step):
+        accel = jax.export.export(jax.jit(f), platforms=("cuda", "tpu"))(x, w).mlir_module()
+        assert "stablehlo.convolution" in accel and "dot_general" not in accel
+        cpu = jax.export.export(jax.jit(f), platforms=("cpu",))(x, w).mlir_module()
+        if G in expected:
+            assert "dot_general" in cpu
+        if expected[0] == H:  # the extra high padding column, cropped
+            assert "stablehlo.slice" in cpu
+
+
+def test_switch_is_part_of_the_jit_cache_key():
+    """oracle: the traced programs. A function jitted once retraces when the switch changes (the switch is a JAX
+    config state in the jit cache key), instead of reusing the program built under the other choice."""
+    x, w = jnp.ones((64, 1, 28, 28)), jnp.ones((6, 1, 5, 5))
+    traces = []
+
+    @jax.jit
+    def f(x, w):
+        traces.append(1)
+        return jaxconv.conv2d(x, w)
+    hlo = {}
+    for algorithm in ("gemm", "direct", "gemm", None):
+        with force(algorithm):
+            f(x, w)
+            hlo[algorithm] = f.lower(x, w).as_text()
+    assert len(traces) == 3  # gemm, direct, automatic; the second gemm call reuses the first program
+    assert "dot_general" in hlo["gemm"] and "dot_general" not in hlo["direct"]
 
 
 def test_paths_are_deterministic_and_hlo_is_what_the_spec_says():
@@ -183,7 +225,7 @@ def test_paths_are_deterministic_and_hlo_is_what_the_spec_says():
     assert np.array_equal(np.asarray(y1), np.asarray(y2))
 
     def ops(algorithm: str) -> str:
-        with C._force_algorithm(algorithm):
+        with force(algorithm):
             return jax.jit(lambda x, w: jaxconv.conv2d(x, w)).lower(x, w).as_text()
     assert "convolution" not in ops("gemm") and "dot_general" in ops("gemm")
     assert ops("direct").count("stablehlo.convolution") == 1
@@ -199,7 +241,7 @@ def test_gemm_path_dtypes_precision_vmap_and_grad_under_jit():
     w = jnp.asarray(r.standard_normal((5, 2, 3, 3)), jnp.float32)
 
     def run(algorithm: str, f):
-        with C._force_algorithm(algorithm):
+        with force(algorithm):
             return f()
     for dt, tol in ((jnp.bfloat16, 5e-2), (jnp.float16, 5e-3)):
         xd, wd = x.astype(dt), w.astype(dt)
@@ -232,10 +274,10 @@ def test_mixed_paths_forward_mode_and_second_order():
 
     def f(x, w):
         return jaxconv.conv2d(x, w, None, (2, 1), ((1, 0), (2, 1)))
-    with C._force_algorithm(D):
+    with force(D):
         y0, t0 = jax.jvp(f, (x, w), (xd, wd))
     for triple in ((G, G, H), (H, G, D), (G, D, G)):
-        with C._force_algorithm(triple):
+        with force(triple):
             y, t = jax.jvp(f, (x, w), (xd, wd))
             _, tx = jax.jvp(lambda x: f(x, w), (x,), (xd,))  # a symbolic-zero weight tangent
             close(np.asarray(y), np.asarray(y0), f"{triple} y")
@@ -246,19 +288,19 @@ def test_mixed_paths_forward_mode_and_second_order():
 
 
 def test_force_switch():
-    """oracle: the switch's contract (restores the automatic choice; rejects what a path cannot do)."""
+    """oracle: the switch's contract (scoped, nests, restores the automatic choice; rejects what a path cannot do)."""
     x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
-    with pytest.raises(ValueError, match="unknown conv algorithm"), C._force_algorithm("winograd"):
+    with pytest.raises(ValueError, match="unknown conv algorithm"), force("winograd"):
         pass
-    with pytest.raises(ValueError, match="'gemm' needs groups == 1"), C._force_algorithm("gemm"):
+    with pytest.raises(ValueError, match="'gemm' needs groups == 1"), force("gemm"):
         jaxconv.conv2d(x, w, groups=2)
-    assert C._forced_algorithm is None
-    with pytest.raises(ValueError, match="unknown conv algorithm"), C._force_algorithm(("gemm", "direct")):
+    assert policy.forced_plan() is None
+    with pytest.raises(ValueError, match="unknown conv algorithm"), force(("gemm", "direct")):
         pass
-    with C._force_algorithm("direct_hipad"):
-        with C._force_algorithm(None):
-            assert C._forced_algorithm is None
-        assert C._forced_algorithm == ("direct_hipad",) * 3
-        with C._force_algorithm(("gemm", "direct", "direct_hipad")):
-            assert C._forced_algorithm == ("gemm", "direct", "direct_hipad")
-    assert C._forced_algorithm is None
+    with force("direct_hipad"):
+        with force(None):
+            assert policy.forced_plan() is None
+        assert policy.forced_plan() == ("direct_hipad",) * 3
+        with force(("gemm", "direct", "direct_hipad")):
+            assert policy.forced_plan() == ("gemm", "direct", "direct_hipad")
+    assert policy.forced_plan() is None

@@ -189,9 +189,9 @@ ERRORS = [
      r"got 'float16'"),
     ((X, W, B.astype(jnp.int32)), TypeError, r"linear: `bias` must have the input's dtype float32 \(cast it"),
     ((X > 0, W > 0), TypeError, r"linear: `input` must have a numeric dtype, got 'bool'"),
-    (("x", W), TypeError, r"linear: `input` must be a jax.Array or a NumPy array, got 'str'"),
-    ((X, [[1.0, 2.0, 3.0]]), TypeError, r"linear: `weight` must be a jax.Array or a NumPy array, got 'list'"),
-    ((X, W, 1.0), TypeError, r"linear: `bias` must be a jax.Array or a NumPy array, got 'float'"),
+    (("x", W), TypeError, r"linear: `input` must be a jax.Array or a NumPy array \(convert it with jnp.asarray\(\.\.\.\)\), got 'str'"),
+    ((X, [[1.0, 2.0, 3.0]]), TypeError, r"linear: `weight` must be a jax.Array or a NumPy array \(convert it with jnp.asarray\(\.\.\.\)\), got 'list'"),
+    ((X, W, 1.0), TypeError, r"linear: `bias` must be a jax.Array or a NumPy array \(convert it with jnp.asarray\(\.\.\.\)\), got 'float'"),
 ]
 
 

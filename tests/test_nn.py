@@ -467,7 +467,7 @@ BAD_ARGS = [
     (nn.AvgPool2d, (2,), {"divisor_override": 0}, ValueError, r"AvgPool2d: `divisor_override` must be a non-zero int"),
     (nn.AvgPool1d, ((2, 2),), {}, ValueError, r"AvgPool1d: `kernel_size` must have 1 entries"),
     (nn.AvgPool3d, (2,), {"count_include_pad": 1}, TypeError, r"AvgPool3d: `count_include_pad` must be a bool"),
-    (nn.LPPool2d, (0, 2), {}, ValueError, r"LPPool2d: `norm_type` must be a finite number in \(0.0, inf\]"),
+    (nn.LPPool2d, (0, 2), {}, ValueError, r"LPPool2d: `norm_type` must be a non-zero real number"),
     (nn.LPPool1d, (2, -1), {}, ValueError, r"LPPool1d: `kernel_size` must be >= 1"),
     (nn.AdaptiveAvgPool2d, ((2, 0),), {}, ValueError, r"AdaptiveAvgPool2d: `output_size` entries must be ints >= 1 or None"),
     (nn.AdaptiveMaxPool1d, ((2, 2),), {}, ValueError, r"AdaptiveMaxPool1d: `output_size` must be an int or 1 entries"),

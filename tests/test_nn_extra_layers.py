@@ -198,7 +198,7 @@ CALL_ERRORS = [
     (nn.ChannelShuffle(2), jnp.ones((2, 3, 4)), ValueError, r"ChannelShuffle: `input` must have a channel count divisible by groups=2"),
     (nn.ChannelShuffle(2), "x", TypeError, r"ChannelShuffle: `input` must be a jax.Array or a NumPy array"),
     (nn.Hardswish(), jnp.ones(3, jnp.int32), TypeError, r"Hardswish: `input` must have a floating dtype, got 'int32'"),
-    (nn.Mish(), [1.0], TypeError, r"Mish: `input` must be a jax.Array or a NumPy array, got 'list'"),
+    (nn.Mish(), [1.0], TypeError, r"Mish: `input` must be a jax.Array or a NumPy array \(convert it with jnp.asarray\(\.\.\.\)\), got 'list'"),
 ]
 
 

@@ -250,7 +250,7 @@ ERRORS = [
      r"batch_norm: `running_mean` must have the input's dtype float32 \(cast it: running_mean.astype\(input.dtype\)\)"),
     ("batch_norm", (X.astype(jnp.bfloat16), C3.astype(jnp.float16), C3), {}, TypeError,
      r"batch_norm: `running_mean` must have the input's dtype bfloat16 or float32, got 'float16'"),
-    ("batch_norm", ("x", C3, C3), {}, TypeError, r"batch_norm: `input` must be a jax.Array or a NumPy array, got 'str'"),
+    ("batch_norm", ("x", C3, C3), {}, TypeError, r"batch_norm: `input` must be a jax.Array or a NumPy array \(convert it with jnp.asarray\(\.\.\.\)\), got 'str'"),
     ("batch_norm_update", (jnp.ones((1, 3)), C3, C3), {}, ValueError,
      r"batch_norm_update: `input` must have more than 1 value per channel when training"),
     ("batch_norm_update", (jnp.ones((1, 3, 1)), C3, C3), {}, ValueError, r"batch_norm_update: `input` must have more than 1 value"),

@@ -416,7 +416,7 @@ W2 = jnp.ones((4, 3, 3, 3))
     (lambda: conv_transpose2d(X2, W2, stride=1.5), TypeError, r"`stride` must be an int or a sequence of 2 ints"),
     (lambda: conv_transpose2d(X2, W2, padding=[{1}, 2]), TypeError, r"`padding` must be an int, a sequence"),
     (lambda: conv_transpose2d(X2, W2.astype(jnp.float16)), TypeError, r"`weight` must have the input's dtype"),
-    (lambda: conv_transpose2d(X2, "w"), TypeError, r"`weight` must be an array"),
+    (lambda: conv_transpose2d(X2, "w"), TypeError, r"`weight` must be a jax.Array or a NumPy array"),
 ])
 def test_bad_input(call, exc, match):
     """Each bad argument raises a clear error naming the function and argument; oracle: the documented rules."""

@@ -16,11 +16,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxconv.linear import as_array
-from jaxconv.nn.layers import check_bool, check_int
-from jaxconv.shapes import arg_error
+from jaxconv._plumbing import as_array
+from jaxconv.shapes import arg_error, check_bool, check_int
 
-__all__ = ["ChannelShuffle", "Hardsigmoid", "Hardswish", "Mish", "torch_converters"]
+__all__ = ["ChannelShuffle", "Hardsigmoid", "Hardswish", "Mish"]
 
 
 @jax.custom_jvp
@@ -70,64 +69,53 @@ def _floating(fn: str, input: Any) -> jax.Array:
     return x
 
 
-class Hardswish(nnx.Module):
-    """``torch.nn.Hardswish``: ``x * min(max(x + 3, 0), 6) / 6``, elementwise (MobileNetV3).
+class _Elementwise(nnx.Module):
+    """An elementwise activation of floating inputs; ``inplace`` is accepted for torch compatibility and
+    ignored (JAX arrays are immutable)."""
 
-    Args:
-      inplace: accepted for torch compatibility (ignored; JAX arrays are immutable).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxconv import nn
-      >>> nn.Hardswish()(jnp.array([-4.0, -1.5, 0.0, 1.5, 4.0]))
-      Array([-0.   , -0.375,  0.   ,  1.125,  4.   ], dtype=float32)
-    """
+    _f: Callable[[jax.Array], jax.Array]
 
     def __init__(self, inplace: bool = False) -> None:
-        check_bool("Hardswish", "inplace", inplace)
+        check_bool(type(self).__name__, "inplace", inplace)
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return _hardswish(_floating("Hardswish", input))
+        return type(self)._f(_floating(type(self).__name__, input))
 
 
-class Hardsigmoid(nnx.Module):
-    """``torch.nn.Hardsigmoid``: ``min(max(x + 3, 0), 6) / 6``, elementwise (MobileNetV3's squeeze-excite gate).
+class Hardswish(_Elementwise):
+    """``torch.nn.Hardswish(inplace=False)``: ``x * min(max(x + 3, 0), 6) / 6``, elementwise (MobileNetV3).
 
-    Args:
-      inplace: accepted for torch compatibility (ignored; JAX arrays are immutable).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxconv import nn
-      >>> nn.Hardsigmoid()(jnp.array([-4.0, 0.0, 1.5, 4.0]))
-      Array([0.  , 0.5 , 0.75, 1.  ], dtype=float32)
+    >>> import jax.numpy as jnp
+    >>> from jaxconv import nn
+    >>> nn.Hardswish()(jnp.array([-4.0, -1.5, 0.0, 1.5, 4.0]))
+    Array([-0.   , -0.375,  0.   ,  1.125,  4.   ], dtype=float32)
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        check_bool("Hardsigmoid", "inplace", inplace)
-
-    def __call__(self, input: jax.Array) -> jax.Array:
-        return _hardsigmoid(_floating("Hardsigmoid", input))
+    _f = staticmethod(_hardswish)
 
 
-class Mish(nnx.Module):
-    """``torch.nn.Mish``: ``x * tanh(softplus(x))`` with ``softplus(x) = log(1 + exp(x))``, elementwise.
+class Hardsigmoid(_Elementwise):
+    """``torch.nn.Hardsigmoid(inplace=False)``: ``min(max(x + 3, 0), 6) / 6``, elementwise (MobileNetV3's squeeze-excite gate).
 
-    Args:
-      inplace: accepted for torch compatibility (ignored; JAX arrays are immutable).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxconv import nn
-      >>> nn.Mish()(jnp.array([0.0, 100.0]))
-      Array([  0., 100.], dtype=float32)
+    >>> import jax.numpy as jnp
+    >>> from jaxconv import nn
+    >>> nn.Hardsigmoid()(jnp.array([-4.0, 0.0, 1.5, 4.0]))
+    Array([0.  , 0.5 , 0.75, 1.  ], dtype=float32)
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        check_bool("Mish", "inplace", inplace)
+    _f = staticmethod(_hardsigmoid)
 
-    def __call__(self, input: jax.Array) -> jax.Array:
-        return _mish(_floating("Mish", input))
+
+class Mish(_Elementwise):
+    """``torch.nn.Mish(inplace=False)``: ``x * tanh(softplus(x))`` with ``softplus(x) = log(1 + exp(x))``, elementwise.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxconv import nn
+    >>> nn.Mish()(jnp.array([0.0, 100.0]))
+    Array([  0., 100.], dtype=float32)
+    """
+
+    _f = staticmethod(_mish)
 
 
 class ChannelShuffle(nnx.Module):

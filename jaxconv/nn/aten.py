@@ -100,22 +100,17 @@ for _names, _f in {
     _unary(_names, _f)
 
 
-@op("add")
-def _add(c: Context, a: dict[str, Any]) -> Any:
-    alpha = a.get("alpha", 1)
-    return jnp.add(a["self"], a["other"] if alpha == 1 else a["other"] * alpha)
+def _with_alpha(f: Callable[[Any, Any], Any], first: str, second: str) -> Callable[[Context, dict[str, Any]], Any]:
+    """ATen's ``f(first, alpha * second)`` (add, sub, rsub), alpha applied only when it is not 1."""
+    def run(c: Context, a: dict[str, Any]) -> Any:
+        alpha = a.get("alpha", 1)
+        return f(a[first], a[second] if alpha == 1 else a[second] * alpha)
+    return run
 
 
-@op("sub")
-def _sub(c: Context, a: dict[str, Any]) -> Any:
-    alpha = a.get("alpha", 1)
-    return jnp.subtract(a["self"], a["other"] if alpha == 1 else a["other"] * alpha)
-
-
-@op("rsub")
-def _rsub(c: Context, a: dict[str, Any]) -> Any:
-    alpha = a.get("alpha", 1)
-    return jnp.subtract(a["other"], a["self"] if alpha == 1 else a["self"] * alpha)
+op("add")(_with_alpha(jnp.add, "self", "other"))
+op("sub")(_with_alpha(jnp.subtract, "self", "other"))
+op("rsub")(_with_alpha(jnp.subtract, "other", "self"))
 
 
 @op("div")

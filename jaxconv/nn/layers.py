@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,18 +18,19 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxconv.conv import conv1d, conv2d, conv3d
-from jaxconv.linear import linear
+from jaxconv.affine import linear
+from jaxconv.convolution import conv1d, conv2d, conv3d
 from jaxconv.normalization import _batch_norm, _batch_norm_update
 from jaxconv.shapes import (
-    PADDING_STRINGS,
+    PADDING_MODES,
     IntOrSeq,
     Padding,
-    _is_int,
     arg_error,
-    canonicalize,
-    conv_transpose_padding,
-    resolve_padding,
+    check_bool,
+    check_conv_layer,
+    check_float,
+    check_int,
+    is_int,
 )
 from jaxconv.transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 
@@ -59,70 +59,13 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
-    "kaiming_uniform_bound",
 ]
 
-CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+CONV_PADDING_MODES = PADDING_MODES
 
 
-# ---------------------------------------------------------------------------------------
-# Validation helpers shared with pooling.py
-# ---------------------------------------------------------------------------------------
-
-def check_int(fn: str, name: str, v: object, min_value: int) -> int:
-    """An int >= ``min_value`` (bools rejected), else a clear error."""
-    if not _is_int(v):
-        raise arg_error(fn, name, f"must be an int >= {min_value}", v, exc=TypeError)
-    iv = operator.index(v)  # type: ignore[arg-type]
-    if iv < min_value:
-        raise arg_error(fn, name, f"must be an int >= {min_value}", v)
-    return iv
-
-
-def check_bool(fn: str, name: str, v: object) -> bool:
-    """A real bool (numpy bools too), else a clear error."""
-    if not isinstance(v, bool) and type(v).__name__ != "bool_":
-        raise arg_error(fn, name, "must be a bool", v, exc=TypeError)
-    return bool(v)
-
-
-def check_float(fn: str, name: str, v: object, *, lo: float | None = None, hi: float | None = None,
-                lo_open: bool = False, hi_open: bool = False) -> float:
-    """A real number within ``[lo, hi]`` (open ends when asked), else a clear error."""
-    if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
-        raise arg_error(fn, name, "must be a number", v, exc=TypeError)
-    f = float(v)  # type: ignore[arg-type]
-    bad = not math.isfinite(f)
-    if lo is not None:
-        bad = bad or (f <= lo if lo_open else f < lo)
-    if hi is not None:
-        bad = bad or (f >= hi if hi_open else f > hi)
-    if bad:
-        lb = "(" if lo_open else "["
-        rb = ")" if hi_open else "]"
-        rng = f"in {lb}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{rb}"
-        raise arg_error(fn, name, f"must be a finite number {rng}", v)
-    return f
-
-
-def freeze(v: Any) -> Any:
-    """Lists -> tuples, recursively, so that layer attributes are static and hashable."""
-    if isinstance(v, (list, tuple)):
-        return tuple(freeze(i) for i in v)
-    return v
-
-
-def check_padding(fn: str, padding: Padding, n: int, kernel_size: IntOrSeq, stride: IntOrSeq, dilation: IntOrSeq) -> Padding:
-    """Validate a padding spec of jaxconv's vocabulary without an input size; return it frozen."""
-    if isinstance(padding, str):
-        if padding.lower() not in PADDING_STRINGS:
-            raise arg_error(fn, "padding", f"must be an int, a sequence, or one of {PADDING_STRINGS}", padding)
-        return padding.lower()
-    resolve_padding(padding, None, kernel_size, stride, dilation, fn=fn, n=n)
-    return freeze(padding)
-
-
-def _dtype(fn: str, dtype: Any) -> Any:
+def param_dtype(fn: str, dtype: Any) -> Any:
+    """A layer's parameter dtype: float32 by default, any floating dtype, else a clear error."""
     if dtype is None:
         return jnp.float32
     try:
@@ -172,55 +115,53 @@ def _uniform(rngs: nnx.Rngs, shape: tuple[int, ...], bound: float, dtype: Any) -
     return _scale(_uniform01(rngs.params(), bucket), shape, jnp.dtype(dtype), jnp.float32(bound))
 
 
+class RankedLayer(nnx.Module):
+    """Base of the layers written once for N spatial dims, with trivial 1-d/2-d/3-d subclasses (Equinox's pattern).
+
+    ``class Conv2d(_ConvNd, n=2, doc=...): ...`` sets the class's rank ``n`` and its docstring.
+    """
+
+    n: int = 0
+
+    def __init_subclass__(cls, n: int = 0, doc: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if n:
+            cls.n = n
+        if doc is not None:
+            cls.__doc__ = doc
+
+
 # ---------------------------------------------------------------------------------------
 # Convolutions
 # ---------------------------------------------------------------------------------------
+
+def _conv_params(fn: str, w_shape: tuple[int, ...], fan_in_channels: int, out_channels: int, bias: bool, dtype: Any,
+                 rngs: nnx.Rngs) -> tuple[nnx.Param, nnx.Param | None]:
+    """``weight`` of ``w_shape`` and an optional ``bias``, both torch's default ``U(-b, b)``, ``b = 1/sqrt(fan_in)``,
+    ``fan_in = weight.size(1) * prod(kernel)``."""
+    use_bias = check_bool(fn, "bias", bias)
+    dt = param_dtype(fn, dtype)
+    rngs = _check_rngs(fn, rngs)
+    bound = kaiming_uniform_bound(fan_in_channels * math.prod(w_shape[2:]))
+    weight = nnx.Param(_uniform(rngs, w_shape, bound, dt))
+    return weight, (nnx.Param(_uniform(rngs, (out_channels,), bound, dt)) if use_bias else None)
+
 
 _CONV_FN = {1: conv1d, 2: conv2d, 3: conv3d}
 _CONV_TRANSPOSE_FN = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 
 
-class _ConvNd(nnx.Module):
-    n: int = 0
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrSeq,
-        stride: IntOrSeq = 1,
-        padding: Padding = 0,
-        dilation: IntOrSeq = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        dtype: Any = None,
-        rngs: nnx.Rngs,
-    ) -> None:
-        fn, n = type(self).__name__, self.n
-        self.in_channels = check_int(fn, "in_channels", in_channels, 1)
-        self.out_channels = check_int(fn, "out_channels", out_channels, 1)
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = canonicalize(stride, n, "stride", fn, min_value=1)
-        self.dilation = canonicalize(dilation, n, "dilation", fn, min_value=1)
-        self.groups = check_int(fn, "groups", groups, 1)
-        if self.in_channels % self.groups:
-            raise arg_error(fn, "groups", f"must divide in_channels={self.in_channels}", groups)
-        if self.out_channels % self.groups:
-            raise arg_error(fn, "groups", f"must divide out_channels={self.out_channels}", groups)
-        self.padding = check_padding(fn, padding, n, self.kernel_size, self.stride, self.dilation)
-        if not isinstance(padding_mode, str) or padding_mode not in CONV_PADDING_MODES:
-            raise arg_error(fn, "padding_mode", f"must be one of {CONV_PADDING_MODES}", padding_mode)
-        self.padding_mode = padding_mode
-        use_bias = check_bool(fn, "bias", bias)
-        dt = _dtype(fn, dtype)
-        rngs = _check_rngs(fn, rngs)
-        fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
-        bound = kaiming_uniform_bound(fan_in)
+class _ConvNd(RankedLayer):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrSeq, stride: IntOrSeq = 1, padding: Padding = 0,
+                 dilation: IntOrSeq = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *, dtype: Any = None,
+                 rngs: nnx.Rngs) -> None:
+        fn = type(self).__name__
+        a = check_conv_layer(fn, self.n, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                             padding_mode)
+        self.in_channels, self.out_channels, self.kernel_size, self.stride = a.in_channels, a.out_channels, a.kernel_size, a.stride
+        self.padding, self.dilation, self.groups, self.padding_mode = a.padding, a.dilation, a.groups, padding_mode
         w_shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = nnx.Param(_uniform(rngs, w_shape, bound, dt))
-        self.bias = nnx.Param(_uniform(rngs, (self.out_channels,), bound, dt)) if use_bias else None
+        self.weight, self.bias = _conv_params(fn, w_shape, w_shape[1], self.out_channels, bias, dtype, rngs)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         bias = None if self.bias is None else self.bias[...]
@@ -262,72 +203,28 @@ def _conv_doc(n: int) -> str:
     """
 
 
-class Conv1d(_ConvNd):
-    n = 1
-    __doc__ = _conv_doc(1)
+class Conv1d(_ConvNd, n=1, doc=_conv_doc(1)): ...
 
 
-class Conv2d(_ConvNd):
-    n = 2
-    __doc__ = _conv_doc(2)
+class Conv2d(_ConvNd, n=2, doc=_conv_doc(2)): ...
 
 
-class Conv3d(_ConvNd):
-    n = 3
-    __doc__ = _conv_doc(3)
+class Conv3d(_ConvNd, n=3, doc=_conv_doc(3)): ...
 
 
-class _ConvTransposeNd(nnx.Module):
-    n: int = 0
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrSeq,
-        stride: IntOrSeq = 1,
-        padding: Padding = 0,
-        output_padding: IntOrSeq = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: IntOrSeq = 1,
-        padding_mode: str = "zeros",
-        *,
-        dtype: Any = None,
-        rngs: nnx.Rngs,
-    ) -> None:
-        fn, n = type(self).__name__, self.n
-        self.in_channels = check_int(fn, "in_channels", in_channels, 1)
-        self.out_channels = check_int(fn, "out_channels", out_channels, 1)
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = canonicalize(stride, n, "stride", fn, min_value=1)
-        self.dilation = canonicalize(dilation, n, "dilation", fn, min_value=1)
-        self.output_padding = canonicalize(output_padding, n, "output_padding", fn, min_value=0)
-        self.groups = check_int(fn, "groups", groups, 1)
-        if self.in_channels % self.groups:
-            raise arg_error(fn, "groups", f"must divide in_channels={self.in_channels}", groups)
-        if self.out_channels % self.groups:
-            raise arg_error(fn, "groups", f"must divide out_channels={self.out_channels}", groups)
-        if padding_mode != "zeros":
-            raise arg_error(fn, "padding_mode", "must be 'zeros' for a transposed convolution (as torch)", padding_mode)
-        self.padding_mode = padding_mode
-        if isinstance(padding, str):
-            self.padding = check_padding(fn, padding, n, self.kernel_size, self.stride, self.dilation)
-            if any(self.output_padding):
-                raise arg_error(fn, "output_padding", "must be 0 with a string padding (it is derived)", self.output_padding)
-        else:
-            # Any input size works for the input-independent checks (output_padding < max(stride, dilation)).
-            conv_transpose_padding((1,) * n, self.kernel_size, self.stride, padding, self.output_padding, self.dilation, fn=fn)
-            self.padding = freeze(padding)
-        use_bias = check_bool(fn, "bias", bias)
-        dt = _dtype(fn, dtype)
-        rngs = _check_rngs(fn, rngs)
+class _ConvTransposeNd(RankedLayer):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrSeq, stride: IntOrSeq = 1, padding: Padding = 0,
+                 output_padding: IntOrSeq = 0, groups: int = 1, bias: bool = True, dilation: IntOrSeq = 1,
+                 padding_mode: str = "zeros", *, dtype: Any = None, rngs: nnx.Rngs) -> None:
+        fn = type(self).__name__
+        a = check_conv_layer(fn, self.n, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                             padding_mode, output_padding)
+        self.in_channels, self.out_channels, self.kernel_size, self.stride = a.in_channels, a.out_channels, a.kernel_size, a.stride
+        self.padding, self.dilation, self.groups, self.padding_mode = a.padding, a.dilation, a.groups, padding_mode
+        self.output_padding = a.output_padding
         # torch computes fan_in from weight.size(1) = out_channels / groups (its weight is (C_in, C_out/groups, *k)).
-        fan_in = self.out_channels // self.groups * math.prod(self.kernel_size)
-        bound = kaiming_uniform_bound(fan_in)
         w_shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        self.weight = nnx.Param(_uniform(rngs, w_shape, bound, dt))
-        self.bias = nnx.Param(_uniform(rngs, (self.out_channels,), bound, dt)) if use_bias else None
+        self.weight, self.bias = _conv_params(fn, w_shape, w_shape[1], self.out_channels, bias, dtype, rngs)
 
     def __call__(self, input: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
         bias = None if self.bias is None else self.bias[...]
@@ -368,19 +265,13 @@ def _conv_transpose_doc(n: int) -> str:
     """
 
 
-class ConvTranspose1d(_ConvTransposeNd):
-    n = 1
-    __doc__ = _conv_transpose_doc(1)
+class ConvTranspose1d(_ConvTransposeNd, n=1, doc=_conv_transpose_doc(1)): ...
 
 
-class ConvTranspose2d(_ConvTransposeNd):
-    n = 2
-    __doc__ = _conv_transpose_doc(2)
+class ConvTranspose2d(_ConvTransposeNd, n=2, doc=_conv_transpose_doc(2)): ...
 
 
-class ConvTranspose3d(_ConvTransposeNd):
-    n = 3
-    __doc__ = _conv_transpose_doc(3)
+class ConvTranspose3d(_ConvTransposeNd, n=3, doc=_conv_transpose_doc(3)): ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,7 +305,7 @@ class Linear(nnx.Module):
         self.in_features = check_int(fn, "in_features", in_features, 1)
         self.out_features = check_int(fn, "out_features", out_features, 1)
         use_bias = check_bool(fn, "bias", bias)
-        dt = _dtype(fn, dtype)
+        dt = param_dtype(fn, dtype)
         rngs = _check_rngs(fn, rngs)
         bound = kaiming_uniform_bound(self.in_features)
         self.weight = nnx.Param(_uniform(rngs, (self.out_features, self.in_features), bound, dt))
@@ -445,9 +336,9 @@ class Flatten(nnx.Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         fn = "Flatten"
-        if not _is_int(start_dim):
+        if not is_int(start_dim):
             raise arg_error(fn, "start_dim", "must be an int", start_dim, exc=TypeError)
-        if not _is_int(end_dim):
+        if not is_int(end_dim):
             raise arg_error(fn, "end_dim", "must be an int", end_dim, exc=TypeError)
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
@@ -575,29 +466,28 @@ class GELU(nnx.Module):
         return jax.nn.gelu(input, approximate=self.approximate == "tanh")
 
 
-class Softmax(nnx.Module):
-    __doc__ = _act_doc("Softmax", "``exp(x) / sum(exp(x), dim)``", "dim=1")
+class _SoftmaxLike(nnx.Module):
+    _f: Callable[..., jax.Array]
 
     def __init__(self, dim: int | None = None) -> None:
-        if not _is_int(dim):
+        if not is_int(dim):
             # torch's dim=None picks a dim from the rank (a deprecated legacy rule); we ask for it.
-            raise arg_error("Softmax", "dim", "must be an int (torch's implicit dim=None is not supported)", dim, exc=TypeError)
+            raise arg_error(type(self).__name__, "dim", "must be an int (torch's implicit dim=None is not supported)", dim,
+                            exc=TypeError)
         self.dim = int(dim)  # type: ignore[arg-type]
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return jax.nn.softmax(input, axis=self.dim)
+        return type(self)._f(input, axis=self.dim)
 
 
-class LogSoftmax(nnx.Module):
+class Softmax(_SoftmaxLike):
+    __doc__ = _act_doc("Softmax", "``exp(x) / sum(exp(x), dim)``", "dim=1")
+    _f = staticmethod(jax.nn.softmax)
+
+
+class LogSoftmax(_SoftmaxLike):
     __doc__ = _act_doc("LogSoftmax", "``x - logsumexp(x, dim)``", "dim=1")
-
-    def __init__(self, dim: int | None = None) -> None:
-        if not _is_int(dim):
-            raise arg_error("LogSoftmax", "dim", "must be an int (torch's implicit dim=None is not supported)", dim, exc=TypeError)
-        self.dim = int(dim)  # type: ignore[arg-type]
-
-    def __call__(self, input: jax.Array) -> jax.Array:
-        return jax.nn.log_softmax(input, axis=self.dim)
+    _f = staticmethod(jax.nn.log_softmax)
 
 
 # ---------------------------------------------------------------------------------------
@@ -638,19 +528,9 @@ class _BatchNorm(nnx.Module):
     n: int = 0
     ranks: tuple[int, ...] = ()
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        *,
-        bias: bool = True,
-        dtype: Any = None,
-        use_running_average: bool = False,
-        rngs: nnx.Rngs | None = None,
-    ) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, *, bias: bool = True, dtype: Any = None, use_running_average: bool = False,
+                 rngs: nnx.Rngs | None = None) -> None:
         fn = type(self).__name__
         self.num_features = check_int(fn, "num_features", num_features, 1)
         self.eps = check_float(fn, "eps", eps, lo=0.0, lo_open=True)
@@ -659,7 +539,7 @@ class _BatchNorm(nnx.Module):
         self.track_running_stats = check_bool(fn, "track_running_stats", track_running_stats)
         use_bias = check_bool(fn, "bias", bias)
         self.use_running_average = check_bool(fn, "use_running_average", use_running_average)
-        dt = _dtype(fn, dtype)
+        dt = param_dtype(fn, dtype)
         c = self.num_features
         self.weight = nnx.Param(jnp.ones((c,), dt)) if self.affine else None
         self.bias = nnx.Param(jnp.zeros((c,), dt)) if self.affine and use_bias else None

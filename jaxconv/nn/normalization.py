@@ -7,7 +7,6 @@ and eval mode compute the same. ``BatchNorm1d/2d/3d`` live in :mod:`jaxconv.nn.l
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,18 +14,28 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxconv.linear import as_array
-from jaxconv.nn.layers import _dtype, check_bool, check_float, check_int
-from jaxconv.normalization import _group_norm, _layer_norm
-from jaxconv.shapes import _is_int, arg_error
+from jaxconv._plumbing import as_array
+from jaxconv.nn.layers import param_dtype
+from jaxconv.normalization import _group_norm, _layer_norm, check_normalized_shape
+from jaxconv.shapes import arg_error, check_bool, check_float, check_int
 
-__all__ = ["GroupNorm", "LayerNorm", "torch_converters"]
+__all__ = ["GroupNorm", "LayerNorm"]
 
 
 def _check_rngs(fn: str, rngs: Any) -> None:
     if rngs is not None and not isinstance(rngs, nnx.Rngs):
         raise arg_error(fn, "rngs", "must be an nnx.Rngs or None (unused: the initialisation is deterministic)",
                         type(rngs).__name__, exc=TypeError)
+
+
+def _affine_params(fn: str, shape: tuple[int, ...], affine: bool, bias: bool, dtype: Any,
+                   rngs: nnx.Rngs | None) -> tuple[nnx.Param | None, nnx.Param | None]:
+    """torch's affine parameters of a normalisation layer: ``weight`` ones, ``bias`` zeros, or ``None``."""
+    use_bias = check_bool(fn, "bias", bias)
+    dt = param_dtype(fn, dtype)
+    _check_rngs(fn, rngs)
+    weight = nnx.Param(jnp.ones(shape, dt)) if affine else None
+    return weight, (nnx.Param(jnp.zeros(shape, dt)) if affine and use_bias else None)
 
 
 class LayerNorm(nnx.Module):
@@ -56,35 +65,13 @@ class LayerNorm(nnx.Module):
       ['bias', 'weight']
     """
 
-    def __init__(
-        self,
-        normalized_shape: int | Sequence[int],
-        eps: float = 1e-5,
-        elementwise_affine: bool = True,
-        bias: bool = True,
-        *,
-        dtype: Any = None,
-        rngs: nnx.Rngs | None = None,
-    ) -> None:
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, *, dtype: Any = None, rngs: nnx.Rngs | None = None) -> None:
         fn = "LayerNorm"
-        rule = "must be an int or a non-empty sequence of ints >= 0"
-        if _is_int(normalized_shape):
-            shape: tuple[int, ...] = (operator.index(normalized_shape),)  # type: ignore[arg-type]
-        elif isinstance(normalized_shape, Sequence) and not isinstance(normalized_shape, str) and all(
-                _is_int(v) for v in normalized_shape):
-            shape = tuple(operator.index(v) for v in normalized_shape)
-        else:
-            raise arg_error(fn, "normalized_shape", rule, normalized_shape, exc=TypeError)
-        if not shape or any(v < 0 for v in shape):
-            raise arg_error(fn, "normalized_shape", rule, normalized_shape)
-        self.normalized_shape = shape
+        self.normalized_shape = check_normalized_shape(fn, normalized_shape)
         self.eps = check_float(fn, "eps", eps, lo=0.0)
         self.elementwise_affine = check_bool(fn, "elementwise_affine", elementwise_affine)
-        use_bias = check_bool(fn, "bias", bias)
-        dt = _dtype(fn, dtype)
-        _check_rngs(fn, rngs)
-        self.weight = nnx.Param(jnp.ones(shape, dt)) if self.elementwise_affine else None
-        self.bias = nnx.Param(jnp.zeros(shape, dt)) if self.elementwise_affine and use_bias else None
+        self.weight, self.bias = _affine_params(fn, self.normalized_shape, self.elementwise_affine, bias, dtype, rngs)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         weight = None if self.weight is None else self.weight[...]
@@ -105,10 +92,10 @@ class GroupNorm(nnx.Module):
       eps: added to the variance (a finite number >= 0).
       affine: learn per-channel ``weight`` and ``bias`` of shape ``(C,)``.
       bias: learn ``bias`` too (only with ``affine``; keyword-only, as torch).
-      dtype: parameter dtype (default float32).
-      rngs: unused (accepted for a uniform constructor).
+      dtype: the parameters' dtype (float32 unless given).
+      rngs: unused; accepted so that every layer takes ``rngs=``.
 
-    Parameters: ``weight`` (ones) and ``bias`` (zeros), or ``None``.
+    Parameters: per-channel ``weight`` (ones) and ``bias`` (zeros), or ``None``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -118,17 +105,8 @@ class GroupNorm(nnx.Module):
       Array([[-1.,  1., -1.,  1.]], dtype=float32)
     """
 
-    def __init__(
-        self,
-        num_groups: int,
-        num_channels: int,
-        eps: float = 1e-5,
-        affine: bool = True,
-        *,
-        bias: bool = True,
-        dtype: Any = None,
-        rngs: nnx.Rngs | None = None,
-    ) -> None:
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *, bias: bool = True,
+                 dtype: Any = None, rngs: nnx.Rngs | None = None) -> None:
         fn = "GroupNorm"
         self.num_groups = check_int(fn, "num_groups", num_groups, 1)
         self.num_channels = check_int(fn, "num_channels", num_channels, 1)
@@ -136,12 +114,7 @@ class GroupNorm(nnx.Module):
             raise arg_error(fn, "num_groups", f"must divide num_channels={self.num_channels}", num_groups)
         self.eps = check_float(fn, "eps", eps, lo=0.0)
         self.affine = check_bool(fn, "affine", affine)
-        use_bias = check_bool(fn, "bias", bias)
-        dt = _dtype(fn, dtype)
-        _check_rngs(fn, rngs)
-        c = self.num_channels
-        self.weight = nnx.Param(jnp.ones((c,), dt)) if self.affine else None
-        self.bias = nnx.Param(jnp.zeros((c,), dt)) if self.affine and use_bias else None
+        self.weight, self.bias = _affine_params(fn, (self.num_channels,), self.affine, bias, dtype, rngs)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         fn = "GroupNorm"

@@ -14,32 +14,27 @@ from typing import Any
 import jax
 from flax import nnx
 
-from jaxconv.nn.layers import _is_int, check_bool, check_float, check_int, freeze
+from jaxconv import pool
+from jaxconv.nn.layers import RankedLayer
 from jaxconv.padding import pad
 from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
-from jaxconv.pool import (
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_avg_pool3d,
-    adaptive_max_pool1d,
-    adaptive_max_pool2d,
-    adaptive_max_pool3d,
-    avg_pool1d,
-    avg_pool2d,
-    avg_pool3d,
-    lp_pool1d,
-    lp_pool2d,
-    lp_pool3d,
-    max_pool1d,
-    max_pool2d,
-    max_pool3d,
-    max_unpool1d,
-    max_unpool2d,
-    max_unpool3d,
-)
 from jaxconv.resize import MODES as _UPSAMPLE_MODES
 from jaxconv.resize import interpolate
-from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, from_torch_pad, pool_padding, resolve_padding
+from jaxconv.shapes import (
+    IntOrSeq,
+    Padding,
+    arg_error,
+    canonicalize,
+    check_bool,
+    check_float,
+    check_int,
+    check_padding,
+    check_pool_window,
+    freeze,
+    from_torch_pad,
+    is_int,
+    window_args,
+)
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -84,48 +79,27 @@ __all__ = [
     "ZeroPad3d",
 ]
 
-# A spatial size no input-independent check can trip over: validating a window
-# against it runs every rule of shapes.pool_padding except the input-size ones.
-_BIG = 1 << 20
-
-_MAX_POOL = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
-_AVG_POOL = {1: avg_pool1d, 2: avg_pool2d, 3: avg_pool3d}
-_LP_POOL = {1: lp_pool1d, 2: lp_pool2d, 3: lp_pool3d}
-_ADAPTIVE_AVG = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
-_ADAPTIVE_MAX = {1: adaptive_max_pool1d, 2: adaptive_max_pool2d, 3: adaptive_max_pool3d}
-_MAX_UNPOOL = {1: max_unpool1d, 2: max_unpool2d, 3: max_unpool3d}
+def _by_rank(name: str) -> dict[int, Callable[..., Any]]:
+    """``{1: pool.<name>1d, 2: ..., 3: ...}``: the functions a layer of each rank calls."""
+    return {n: getattr(pool, f"{name}{n}d") for n in (1, 2, 3)}
 
 
-def _stride(fn: str, stride: IntOrSeq | None, kernel: tuple[int, ...], n: int) -> tuple[int, ...]:
-    if stride is None:
-        return kernel
-    if isinstance(stride, Sequence) and not isinstance(stride, str) and len(stride) == 0:
-        return kernel  # torch treats stride=() / [] as "default to kernel_size"
-    return canonicalize(stride, n, "stride", fn, min_value=1)
-
-
-def _check_window(fn: str, n: int, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Padding,
-                  dilation: tuple[int, ...], ceil_mode: bool) -> Padding:
-    pool_padding((_BIG,) * n, kernel, stride, padding, dilation, ceil_mode, fn=fn)
-    return padding.lower() if isinstance(padding, str) else freeze(padding)
+_MAX_POOL, _AVG_POOL, _LP_POOL = _by_rank("max_pool"), _by_rank("avg_pool"), _by_rank("lp_pool")
+_ADAPTIVE_AVG, _ADAPTIVE_MAX, _MAX_UNPOOL = _by_rank("adaptive_avg_pool"), _by_rank("adaptive_max_pool"), _by_rank("max_unpool")
 
 
 # ---------------------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------------------
 
-class _MaxPoolNd(nnx.Module):
-    n: int = 0
-
+class _MaxPoolNd(RankedLayer):
     def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0, dilation: IntOrSeq = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
-        fn, n = type(self).__name__, self.n
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = _stride(fn, stride, self.kernel_size, n)
-        self.dilation = canonicalize(dilation, n, "dilation", fn, min_value=1)
+        fn = type(self).__name__
+        self.kernel_size, self.stride, self.padding = check_pool_window(fn, self.n, kernel_size, stride, padding, dilation)
+        self.dilation = canonicalize(dilation, self.n, "dilation", fn, min_value=1)
         self.return_indices = check_bool(fn, "return_indices", return_indices)
         self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
-        self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, self.dilation, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> Any:
         return _MAX_POOL[self.n](input, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -152,37 +126,27 @@ def _pool_doc(name: str, fn: str, args: str, example: str, shape: str, out: str)
 _MAX_ARGS = "kernel_size, stride (default kernel_size), padding, dilation, return_indices, ceil_mode: as torch."
 
 
-class MaxPool1d(_MaxPoolNd):
-    n = 1
-    __doc__ = _pool_doc("MaxPool1d", "max_pool1d", _MAX_ARGS, "MaxPool1d(2)", "(1, 3, 9)", "(1, 3, 4)")
+class MaxPool1d(_MaxPoolNd, n=1, doc=_pool_doc("MaxPool1d", "max_pool1d", _MAX_ARGS, "MaxPool1d(2)", "(1, 3, 9)", "(1, 3, 4)")): ...
 
 
-class MaxPool2d(_MaxPoolNd):
-    n = 2
-    __doc__ = _pool_doc("MaxPool2d", "max_pool2d", _MAX_ARGS, "MaxPool2d(2, ceil_mode=True)", "(1, 3, 9, 9)", "(1, 3, 5, 5)")
+class MaxPool2d(_MaxPoolNd, n=2, doc=_pool_doc("MaxPool2d", "max_pool2d", _MAX_ARGS, "MaxPool2d(2, ceil_mode=True)", "(1, 3, 9, 9)", "(1, 3, 5, 5)")): ...
 
 
-class MaxPool3d(_MaxPoolNd):
-    n = 3
-    __doc__ = _pool_doc("MaxPool3d", "max_pool3d", _MAX_ARGS, "MaxPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+class MaxPool3d(_MaxPoolNd, n=3, doc=_pool_doc("MaxPool3d", "max_pool3d", _MAX_ARGS, "MaxPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")): ...
 
 
-class _AvgPoolNd(nnx.Module):
-    n: int = 0
-
+class _AvgPoolNd(RankedLayer):
     def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: Padding = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        fn, n = type(self).__name__, self.n
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = _stride(fn, stride, self.kernel_size, n)
+        fn = type(self).__name__
+        self.kernel_size, self.stride, self.padding = check_pool_window(fn, self.n, kernel_size, stride, padding)
         self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
         self.count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
         if divisor_override is not None:
-            if not _is_int(divisor_override) or operator.index(divisor_override) == 0:
+            if not is_int(divisor_override) or operator.index(divisor_override) == 0:
                 raise arg_error(fn, "divisor_override", "must be a non-zero int or None", divisor_override)
             divisor_override = operator.index(divisor_override)
         self.divisor_override = divisor_override
-        self.padding = _check_window(fn, n, self.kernel_size, self.stride, padding, (1,) * n, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         f = _AVG_POOL[self.n]
@@ -206,26 +170,22 @@ class AvgPool1d(_AvgPoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
-class AvgPool2d(_AvgPoolNd):
-    n = 2
-    __doc__ = _pool_doc("AvgPool2d", "avg_pool2d", _AVG_ARGS, "AvgPool2d(2, stride=2)", "(1, 6, 28, 28)", "(1, 6, 14, 14)")
+class AvgPool2d(_AvgPoolNd, n=2, doc=_pool_doc("AvgPool2d", "avg_pool2d", _AVG_ARGS, "AvgPool2d(2, stride=2)", "(1, 6, 28, 28)", "(1, 6, 14, 14)")): ...
 
 
-class AvgPool3d(_AvgPoolNd):
-    n = 3
-    __doc__ = _pool_doc("AvgPool3d", "avg_pool3d", _AVG_ARGS, "AvgPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+class AvgPool3d(_AvgPoolNd, n=3, doc=_pool_doc("AvgPool3d", "avg_pool3d", _AVG_ARGS, "AvgPool3d(2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")): ...
 
 
-class _LPPoolNd(nnx.Module):
-    n: int = 0
-
+class _LPPoolNd(RankedLayer):
     def __init__(self, norm_type: float, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, ceil_mode: bool = False) -> None:
-        fn, n = type(self).__name__, self.n
-        self.norm_type = check_float(fn, "norm_type", norm_type, lo=0.0, lo_open=True)
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = _stride(fn, stride, self.kernel_size, n)
+        fn = type(self).__name__
+        # What lp_pool accepts: any non-zero real power, +-inf included (a max pool of |x|).
+        if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or norm_type == 0 or norm_type != norm_type:
+            raise arg_error(fn, "norm_type", "must be a non-zero real number (inf allowed)", norm_type,
+                            exc=ValueError if isinstance(norm_type, (int, float)) else TypeError)
+        self.norm_type = float(norm_type)
+        self.kernel_size, self.stride, self.padding = check_pool_window(fn, self.n, kernel_size, stride, 0)
         self.ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
-        self.padding = _check_window(fn, n, self.kernel_size, self.stride, 0, (1,) * n, self.ceil_mode)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         return _LP_POOL[self.n](input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
@@ -234,37 +194,29 @@ class _LPPoolNd(nnx.Module):
 _LP_ARGS = "norm_type (p > 0), kernel_size, stride (default kernel_size), ceil_mode: as torch."
 
 
-class LPPool1d(_LPPoolNd):
-    n = 1
-    __doc__ = _pool_doc("LPPool1d", "lp_pool1d", _LP_ARGS, "LPPool1d(2, 3)", "(1, 3, 9)", "(1, 3, 3)")
+class LPPool1d(_LPPoolNd, n=1, doc=_pool_doc("LPPool1d", "lp_pool1d", _LP_ARGS, "LPPool1d(2, 3)", "(1, 3, 9)", "(1, 3, 3)")): ...
 
 
-class LPPool2d(_LPPoolNd):
-    n = 2
-    __doc__ = _pool_doc("LPPool2d", "lp_pool2d", _LP_ARGS, "LPPool2d(2, 2)", "(1, 3, 8, 8)", "(1, 3, 4, 4)")
+class LPPool2d(_LPPoolNd, n=2, doc=_pool_doc("LPPool2d", "lp_pool2d", _LP_ARGS, "LPPool2d(2, 2)", "(1, 3, 8, 8)", "(1, 3, 4, 4)")): ...
 
 
-class LPPool3d(_LPPoolNd):
-    n = 3
-    __doc__ = _pool_doc("LPPool3d", "lp_pool3d", _LP_ARGS, "LPPool3d(2, 2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")
+class LPPool3d(_LPPoolNd, n=3, doc=_pool_doc("LPPool3d", "lp_pool3d", _LP_ARGS, "LPPool3d(2, 2)", "(1, 3, 4, 8, 8)", "(1, 3, 2, 4, 4)")): ...
 
 
 def _output_size(fn: str, output_size: Any, n: int) -> Any:
-    items = (output_size,) * n if output_size is None or _is_int(output_size) else output_size
+    items = (output_size,) * n if output_size is None or is_int(output_size) else output_size
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or len(items) != n:
         raise arg_error(fn, "output_size", f"must be an int or {n} entries (ints >= 1 or None)", output_size,
                         exc=TypeError if not isinstance(items, Sequence) else ValueError)
     for v in items:
-        if v is not None and (not _is_int(v) or int(v) < 1):
+        if v is not None and (not is_int(v) or int(v) < 1):
             raise arg_error(fn, "output_size", "entries must be ints >= 1 or None (keep the input size)", output_size)
-    if _is_int(output_size):
+    if is_int(output_size):
         return operator.index(output_size)  # type: ignore[arg-type]
     return tuple(None if v is None else operator.index(v) for v in items)
 
 
-class _AdaptiveAvgPoolNd(nnx.Module):
-    n: int = 0
-
+class _AdaptiveAvgPoolNd(RankedLayer):
     def __init__(self, output_size: IntOrSeq | None) -> None:
         self.output_size = _output_size(type(self).__name__, output_size, self.n)
 
@@ -272,9 +224,7 @@ class _AdaptiveAvgPoolNd(nnx.Module):
         return _ADAPTIVE_AVG[self.n](input, self.output_size)
 
 
-class _AdaptiveMaxPoolNd(nnx.Module):
-    n: int = 0
-
+class _AdaptiveMaxPoolNd(RankedLayer):
     def __init__(self, output_size: IntOrSeq | None, return_indices: bool = False) -> None:
         self.output_size = _output_size(type(self).__name__, output_size, self.n)
         self.return_indices = check_bool(type(self).__name__, "return_indices", return_indices)
@@ -286,49 +236,29 @@ class _AdaptiveMaxPoolNd(nnx.Module):
 _ADA_ARGS = "output_size: an int or one entry per spatial dim (None keeps that input size)."
 
 
-class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    n = 1
-    __doc__ = _pool_doc("AdaptiveAvgPool1d", "adaptive_avg_pool1d", _ADA_ARGS, "AdaptiveAvgPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd, n=1, doc=_pool_doc("AdaptiveAvgPool1d", "adaptive_avg_pool1d", _ADA_ARGS, "AdaptiveAvgPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")): ...
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
-    n = 2
-    __doc__ = _pool_doc("AdaptiveAvgPool2d", "adaptive_avg_pool2d", _ADA_ARGS, "AdaptiveAvgPool2d((1, 1))", "(1, 2, 7, 7)",
-                        "(1, 2, 1, 1)")
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd, n=2, doc=_pool_doc("AdaptiveAvgPool2d", "adaptive_avg_pool2d", _ADA_ARGS, "AdaptiveAvgPool2d((1, 1))", "(1, 2, 7, 7)", "(1, 2, 1, 1)")): ...
 
 
-class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
-    n = 3
-    __doc__ = _pool_doc("AdaptiveAvgPool3d", "adaptive_avg_pool3d", _ADA_ARGS, "AdaptiveAvgPool3d(2)", "(1, 2, 4, 5, 5)",
-                        "(1, 2, 2, 2, 2)")
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd, n=3, doc=_pool_doc("AdaptiveAvgPool3d", "adaptive_avg_pool3d", _ADA_ARGS, "AdaptiveAvgPool3d(2)", "(1, 2, 4, 5, 5)", "(1, 2, 2, 2, 2)")): ...
 
 
-class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    n = 1
-    __doc__ = _pool_doc("AdaptiveMaxPool1d", "adaptive_max_pool1d", _ADA_ARGS + " return_indices: as torch.",
-                        "AdaptiveMaxPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd, n=1, doc=_pool_doc("AdaptiveMaxPool1d", "adaptive_max_pool1d", _ADA_ARGS + " return_indices: as torch.", "AdaptiveMaxPool1d(3)", "(1, 2, 7)", "(1, 2, 3)")): ...
 
 
-class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    n = 2
-    __doc__ = _pool_doc("AdaptiveMaxPool2d", "adaptive_max_pool2d", _ADA_ARGS + " return_indices: as torch.",
-                        "AdaptiveMaxPool2d((2, None))", "(1, 2, 7, 5)", "(1, 2, 2, 5)")
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd, n=2, doc=_pool_doc("AdaptiveMaxPool2d", "adaptive_max_pool2d", _ADA_ARGS + " return_indices: as torch.", "AdaptiveMaxPool2d((2, None))", "(1, 2, 7, 5)", "(1, 2, 2, 5)")): ...
 
 
-class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    n = 3
-    __doc__ = _pool_doc("AdaptiveMaxPool3d", "adaptive_max_pool3d", _ADA_ARGS + " return_indices: as torch.",
-                        "AdaptiveMaxPool3d(2)", "(1, 2, 4, 5, 5)", "(1, 2, 2, 2, 2)")
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd, n=3, doc=_pool_doc("AdaptiveMaxPool3d", "adaptive_max_pool3d", _ADA_ARGS + " return_indices: as torch.", "AdaptiveMaxPool3d(2)", "(1, 2, 4, 5, 5)", "(1, 2, 2, 2, 2)")): ...
 
 
-class _MaxUnpoolNd(nnx.Module):
-    n: int = 0
-
+class _MaxUnpoolNd(RankedLayer):
     def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0) -> None:
-        fn, n = type(self).__name__, self.n
-        self.kernel_size = canonicalize(kernel_size, n, "kernel_size", fn, min_value=1)
-        self.stride = _stride(fn, stride, self.kernel_size, n)
-        self.padding = canonicalize(padding, n, "padding", fn, min_value=0)
+        fn = type(self).__name__
+        self.kernel_size, self.stride, _ = check_pool_window(fn, self.n, kernel_size, stride, 0)
+        self.padding = canonicalize(padding, self.n, "padding", fn, min_value=0)
 
     def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
         return _MAX_UNPOOL[self.n](input, indices, self.kernel_size, self.stride, self.padding, output_size)
@@ -353,19 +283,13 @@ def _unpool_doc(n: int) -> str:
     """
 
 
-class MaxUnpool1d(_MaxUnpoolNd):
-    n = 1
-    __doc__ = _unpool_doc(1)
+class MaxUnpool1d(_MaxUnpoolNd, n=1, doc=_unpool_doc(1)): ...
 
 
-class MaxUnpool2d(_MaxUnpoolNd):
-    n = 2
-    __doc__ = _unpool_doc(2)
+class MaxUnpool2d(_MaxUnpoolNd, n=2, doc=_unpool_doc(2)): ...
 
 
-class MaxUnpool3d(_MaxUnpoolNd):
-    n = 3
-    __doc__ = _unpool_doc(3)
+class MaxUnpool3d(_MaxUnpoolNd, n=3, doc=_unpool_doc(3)): ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -403,7 +327,7 @@ class Upsample(nnx.Module):
             raise arg_error(fn, "size/scale_factor", "exactly one of them must be given", (size, scale_factor))
         if size is not None:
             seq = size if isinstance(size, Sequence) and not isinstance(size, str) else (size,)
-            if not all(_is_int(v) and int(v) >= 1 for v in seq) or not seq:
+            if not all(is_int(v) and int(v) >= 1 for v in seq) or not seq:
                 raise arg_error(fn, "size", "must be an int >= 1 or a sequence of them", size)
         if scale_factor is not None:
             seq = scale_factor if isinstance(scale_factor, Sequence) and not isinstance(scale_factor, str) else (scale_factor,)
@@ -458,7 +382,15 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
-class PixelShuffle(nnx.Module):
+class _Shuffle(nnx.Module):
+    _f: Callable[[jax.Array, int], jax.Array]
+    factor: int
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return type(self)._f(input, self.factor)
+
+
+class PixelShuffle(_Shuffle):
     """``torch.nn.PixelShuffle``: ``(*, C*r*r, H, W) -> (*, C, H*r, W*r)`` via :func:`jaxconv.pixel_shuffle`.
 
     Example:
@@ -466,43 +398,36 @@ class PixelShuffle(nnx.Module):
       >>> from jaxconv import nn
       >>> nn.PixelShuffle(2)(jnp.ones((1, 12, 3, 4))).shape
       (1, 3, 6, 8)
+      >>> nn.PixelShuffle(2)(jnp.arange(4.).reshape(1, 4, 1, 1))[0, 0]   # channel c -> offset (c // 2, c % 2)
+      Array([[0., 1.],
+             [2., 3.]], dtype=float32)
     """
 
     def __init__(self, upscale_factor: int) -> None:
-        self.upscale_factor = check_int("PixelShuffle", "upscale_factor", upscale_factor, 1)
+        self.upscale_factor = self.factor = check_int("PixelShuffle", "upscale_factor", upscale_factor, 1)
 
-    def __call__(self, input: jax.Array) -> jax.Array:
-        return pixel_shuffle(input, self.upscale_factor)
+    _f = staticmethod(pixel_shuffle)
 
 
-class PixelUnshuffle(nnx.Module):
-    """``torch.nn.PixelUnshuffle``: ``(*, C, H*r, W*r) -> (*, C*r*r, H, W)`` via :func:`jaxconv.pixel_unshuffle`.
+class PixelUnshuffle(_Shuffle):
+    """``torch.nn.PixelUnshuffle``: ``(*, C, H*r, W*r) -> (*, C*r*r, H, W)`` via :func:`jaxconv.pixel_unshuffle`,
+    the inverse of :class:`PixelShuffle`.
 
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxconv import nn
-      >>> nn.PixelUnshuffle(2)(jnp.ones((1, 3, 6, 8))).shape
-      (1, 12, 3, 4)
+    >>> import jax.numpy as jnp
+    >>> from jaxconv import nn
+    >>> nn.PixelUnshuffle(2)(jnp.ones((1, 3, 6, 8))).shape
+    (1, 12, 3, 4)
     """
 
     def __init__(self, downscale_factor: int) -> None:
-        self.downscale_factor = check_int("PixelUnshuffle", "downscale_factor", downscale_factor, 1)
+        self.downscale_factor = self.factor = check_int("PixelUnshuffle", "downscale_factor", downscale_factor, 1)
 
-    def __call__(self, input: jax.Array) -> jax.Array:
-        return pixel_unshuffle(input, self.downscale_factor)
+    _f = staticmethod(pixel_unshuffle)
 
 
 def _check_patches(fn: str, kernel_size: IntOrSeq, dilation: IntOrSeq, padding: Padding, stride: IntOrSeq) -> tuple[Any, ...]:
-    k = canonicalize(kernel_size, 2, "kernel_size", fn, min_value=1)
-    d = canonicalize(dilation, 2, "dilation", fn, min_value=1)
-    s = canonicalize(stride, 2, "stride", fn, min_value=1)
-    if isinstance(padding, str):
-        resolve_padding(padding, (_BIG, _BIG), k, s, d, fn=fn)
-        p: Any = padding.lower()
-    else:
-        resolve_padding(padding, None, k, s, d, fn=fn, n=2)
-        p = freeze(padding)
-    return k, d, p, s
+    k, s, d = window_args(fn, 2, kernel_size, stride, dilation)
+    return k, d, check_padding(fn, padding, 2, k, s, d), s
 
 
 class Unfold(nnx.Module):
@@ -560,15 +485,15 @@ class _PadNd(nnx.Module):
 
     def __init__(self, padding: IntOrSeq | Sequence[Sequence[int]], value: float = 0.0) -> None:
         fn, n = type(self).__name__, self.n
-        if _is_int(padding):
+        if is_int(padding):
             pads = ((int(padding),) * 2,) * n  # type: ignore[arg-type]
-        elif isinstance(padding, Sequence) and not isinstance(padding, str) and all(_is_int(v) for v in padding):
+        elif isinstance(padding, Sequence) and not isinstance(padding, str) and all(is_int(v) for v in padding):
             if len(padding) != 2 * n:
                 raise arg_error(fn, "padding", f"must be an int, {2 * n} ints in torch's order "
                                 f"(last dim first: left, right, ...), or {n} (lo, hi) pairs in array order", padding)
             pads = from_torch_pad(padding)  # type: ignore[arg-type]
         elif isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == n and all(
-                isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 and all(_is_int(v) for v in p)
+                isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 and all(is_int(v) for v in p)
                 for p in padding):
             pads = tuple((int(lo), int(hi)) for lo, hi in padding)  # type: ignore[misc, union-attr]
         else:

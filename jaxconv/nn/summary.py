@@ -266,7 +266,7 @@ def summary(model: nnx.Module, input_shape: Sequence[int], dtype: Any = jnp.floa
         raise shapes.arg_error(fn, "model", "must be an nnx.Module", type(model).__name__, exc=TypeError)
     def valid_shape(v: Any) -> bool:
         return (not isinstance(v, (str, bytes)) and isinstance(v, Sequence) and len(v) > 0
-                and all(shapes._is_int(i) and int(i) >= 1 for i in v))
+                and all(shapes.is_int(i) and int(i) >= 1 for i in v))
 
     if valid_shape(input_shape):
         in_shapes = (tuple(int(v) for v in input_shape),)

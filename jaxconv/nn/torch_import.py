@@ -318,7 +318,7 @@ def _record_inputs(torch: Any, module: Any, targets: list[Any], examples: tuple[
 
 
 def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converter] | None = None,
-               rngs: nnx.Rngs | None = None, dtype: Any = None, modes: Sequence[str] = ("train", "eval")) -> Any:
+               rngs: nnx.Rngs | None = None, dtype: Any = None, modes: Sequence[str] = ("train", "eval")) -> nnx.Module:
     """Port a ``torch.nn`` model to an equivalent jaxconv NNX module with the same weights and numbers.
 
     Two routes, chosen per module:

@@ -19,9 +19,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
+from jaxconv._plumbing import as_array
 from jaxconv.shapes import arg_error
 
 __all__ = ["linear"]
@@ -29,26 +29,6 @@ __all__ = ["linear"]
 # Half-precision inputs are multiplied with float32 accumulation and rounded once at the
 # end, as torch's CPU kernels do (their "opmath" type).
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-
-
-def as_array(fn: str, name: str, v: Any) -> jax.Array:
-    """A jax.Array (tracers too) or a NumPy array as a jax.Array, else a ``TypeError`` naming ``fn`` and ``name``.
-
-    A torch tensor gets a hint on how to convert it (torch is never imported here).
-
-    >>> as_array("linear", "input", [1.0])
-    Traceback (most recent call last):
-    TypeError: linear: `input` must be a jax.Array or a NumPy array, got 'list'
-    """
-    if isinstance(v, jax.Array):
-        return v
-    if isinstance(v, (np.ndarray, np.generic)):
-        return jax.device_put(v)  # a transfer, no compilation (jnp.asarray would compile a conversion)
-    cls = type(v)
-    if cls.__module__.split(".")[0] == "torch":
-        raise arg_error(fn, name, "must be a jax.Array or a NumPy array (convert a torch tensor with jnp.asarray(t.numpy()), "
-                        "after t.detach().cpu())", f"{cls.__module__}.{cls.__name__}", exc=TypeError)
-    raise arg_error(fn, name, "must be a jax.Array or a NumPy array", cls.__name__, exc=TypeError)
 
 
 def _check(input: jax.Array, weight: jax.Array, bias: jax.Array | None) -> None:

@@ -1,0 +1,274 @@
+"""N-d convolution with torch's arguments and the whole padding vocabulary.
+
+Each public function validates its arguments once into a frozen, hashable
+:class:`jaxconv.shapes.ConvSpec` (cached on the static shapes) and runs one jitted inner
+function. What the spec describes can be computed several ways (XLA's convolution, the
+same with extra high padding, im2col + GEMM), separately for the forward pass and each
+gradient; :mod:`jaxconv.policy` chooses per backend, and this module holds the formulations.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+
+from jaxconv import policy
+from jaxconv._plumbing import as_array, check_same_dtype, per_example, strided_slice
+from jaxconv.padding import pad_spatial
+from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
+
+__all__ = ["conv", "conv1d", "conv2d", "conv3d", "corr2d"]
+
+Array = jax.Array
+
+_GEMM_BROADCAST_MAX = 2 ** 18  # N * out_channels * K: broadcast the weight, batch the GEMM
+
+
+def dimension_numbers(spec: ConvSpec) -> lax.ConvDimensionNumbers:
+    """NCHW/OIHW, or NHWC/HWIO with ``channels_last``, for ``spec.n`` spatial dims."""
+    n = spec.n
+    if spec.channels_last:
+        io = (0, n + 1, *range(1, n + 1))
+        return lax.ConvDimensionNumbers(io, (n + 1, n, *range(n)), io)
+    sp = (0, 1, *range(2, n + 2))
+    return lax.ConvDimensionNumbers(sp, sp, sp)
+
+
+def _direct(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any, pads: Any = None) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, w, window_strides=spec.stride, padding=spec.lax_pads if pads is None else pads, rhs_dilation=spec.dilation,
+        dimension_numbers=dimension_numbers(spec), feature_group_count=spec.groups, precision=precision,
+    )
+
+
+def _direct_hipad(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # `stride` more zeros at the high end of the last spatial dim give exactly one more
+    # output position there, which is cropped; the rest is untouched.
+    pads = (*spec.lax_pads[:-1], (spec.lax_pads[-1][0], spec.lax_pads[-1][1] + spec.stride[-1]))
+    y = _direct(x, w, spec, precision, pads)
+    axis = spec.n if spec.channels_last else spec.n + 1
+    return lax.slice_in_dim(y, 0, spec.out_spatial[-1], axis=axis)
+
+
+def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # im2col: one strided slice of the (padded) input per kernel offset, stacked next to
+    # the channels in the weight's own (C, *kernel) / (*kernel, C) order, then one GEMM.
+    n, cl = spec.n, spec.channels_last
+    sp_axes = range(1, n + 1) if cl else range(2, n + 2)
+    if any(lo or hi for lo, hi in spec.lax_pads):
+        cfg = [(0, 0, 0)] * x.ndim
+        for ax, (lo, hi) in zip(sp_axes, spec.lax_pads):
+            cfg[ax] = (lo, hi, 0)
+        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    kernel = w.shape[:n] if cl else w.shape[2:]
+    taps = []
+    for offs in itertools.product(*(range(k) for k in kernel)):
+        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+        for d, ax in enumerate(sp_axes):
+            start[ax] = offs[d] * spec.dilation[d]
+            limit[ax] = start[ax] + spec.stride[d] * (spec.out_spatial[d] - 1) + 1
+            strides[ax] = spec.stride[d]
+        taps.append(strided_slice(x, start, limit, strides))
+    batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
+    if cl:
+        c, c_out = x.shape[-1], w.shape[-1]
+        p = (taps[0] if t == 1 else jnp.stack(taps, axis=-2)).reshape(batch, length, t * c)
+        y = lax.dot_general(p, w.reshape(t * c, c_out), (((2,), (0,)), ((), ())), precision=precision)
+        return y.reshape(batch, *spec.out_spatial, c_out)
+    c, c_out = x.shape[1], w.shape[0]
+    p = (taps[0] if t == 1 else jnp.stack(taps, axis=2)).reshape(batch, c * t, length)
+    w2 = w.reshape(c_out, c * t)
+    if batch * c_out * c * t <= _GEMM_BROADCAST_MAX:
+        # Small weights: a batched GEMM straight into NCHW beats one GEMM and a transpose.
+        y = lax.dot_general(jnp.broadcast_to(w2, (batch, c_out, c * t)), p, (((2,), (1,)), ((0,), (0,))),
+                            precision=precision)
+    else:
+        y = jnp.matmul(w2, p, precision=precision)
+    return y.reshape(batch, c_out, *spec.out_spatial)
+
+
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm}
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _mixed(x: jax.Array, w: jax.Array, spec: ConvSpec, plan: policy.Plan, precision: Any) -> jax.Array:
+    return _ALGORITHMS[plan[0]](x, w, spec, precision)
+
+
+@functools.partial(_mixed.defjvp, symbolic_zeros=True)
+def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple[Any, Any],
+               tangents: tuple[Any, Any]) -> tuple[Any, Any]:
+    # The convolution is bilinear, so its tangent is conv(dx, w) + conv(x, dw); computing
+    # each term with its own algorithm makes reverse mode transpose exactly those: the
+    # input gradient is the transpose of the first term, the weight gradient of the second.
+    x, w = primals
+    xd, wd = tangents
+    fwd, a_dx, a_dw = plan
+    y = _ALGORITHMS[fwd](x, w, spec, precision)
+    terms = []
+    if not isinstance(xd, SymbolicZero):
+        terms.append(_ALGORITHMS[a_dx](xd, w, spec, precision))
+    if not isinstance(wd, SymbolicZero):
+        terms.append(_ALGORITHMS[a_dw](x, wd, spec, precision))
+    yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+    return y, yd
+
+
+def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    if plan[0] == plan[1] == plan[2]:  # one algorithm: plain autodiff of it
+        return _ALGORITHMS[plan[0]](x, w, spec, precision)
+    return _mixed(x, w, spec, plan, precision)
+
+
+def _convolve(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    """The convolution of a batched, mode-padded ``x`` with the policy's plan for each platform."""
+    per = policy.plans(spec)
+    if per["cpu"] == per["default"]:
+        return _run(per["default"], x, w, spec, precision)
+    # Both plans are traced; lowering keeps the branch of the platform it lowers for.
+    return lax.platform_dependent(
+        x, w,
+        cpu=lambda x, w: _run(per["cpu"], x, w, spec, precision),
+        default=lambda x, w: _run(per["default"], x, w, spec, precision))
+
+
+@per_example(spec_index=3)
+def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, precision: Any) -> jax.Array:
+    if any(lo or hi for lo, hi in spec.mode_pads):
+        if spec.channels_last:
+            x = jnp.moveaxis(pad_spatial(jnp.moveaxis(x, -1, 1), spec.mode_pads, spec.mode), 1, -1)
+        else:
+            x = pad_spatial(x, spec.mode_pads, spec.mode)
+    y = _convolve(x, w, spec, precision)
+    if b is not None:
+        y = y + (b if spec.channels_last else b.reshape((-1,) + (1,) * spec.n))
+    return y
+
+
+_conv_jit = jax.jit(_conv_impl, static_argnums=(3, 4))
+
+
+def _conv(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,
+          dilation: IntOrSeq, groups: int, padding_mode: str, channels_last: bool, precision: Any) -> jax.Array:
+    input, weight = as_array(fn, "input", input), as_array(fn, "weight", weight)
+    bias = as_array(fn, "bias", bias, optional=True)
+    spec = conv_spec(fn, input.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
+                     groups, padding_mode, channels_last, n)
+    check_same_dtype(fn, input, weight=weight, bias=bias)
+    return _conv_jit(input, weight, bias, spec, precision)
+
+
+def conv(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
+         groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+    """N-d convolution (cross-correlation), the number of spatial dims taken from ``weight``.
+
+    Args:
+      input: ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``; with
+        ``channels_last``, ``(N, *spatial, C_in)`` or ``(*spatial, C_in)``.
+      weight: ``(C_out, C_in / groups, *kernel)`` (torch's OIHW); with
+        ``channels_last``, ``(*kernel, C_in / groups, C_out)`` (TF/Flax's HWIO).
+      bias: optional ``(C_out,)``.
+      stride: int or per-dim ints, >= 1.
+      padding: int, per-dim ints, per-side pairs ``((lo, hi), ...)``, or ``"valid"``,
+        ``"same"`` (XLA/TF rule for any stride and dilation), ``"same_lower"``,
+        ``"full"``, ``"causal"``.
+      dilation: int or per-dim ints, >= 1.
+      groups: number of channel groups; divides ``C_in`` and ``C_out``.
+      padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``
+        (as ``torch.nn.Conv2d(padding_mode=...)``: the input is padded in that
+        mode, then convolved without padding).
+      channels_last: use NHWC inputs/outputs and HWIO weights.
+      precision: passed to ``lax.conv_general_dilated``.
+
+    Returns:
+      ``(N, C_out, *out)`` with ``out = floor((in + lo + hi - d*(k-1) - 1)/s) + 1``
+      per spatial dim (unbatched in, unbatched out).
+
+    Unlike torch, ``padding="same"`` works with any stride: the output has
+    ``ceil(in / s)`` positions and the odd padding pixel goes at the end, as XLA/TF.
+    Flax's ``nnx.Conv`` uses the same rule but HWIO weights and NHWC inputs.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> x, w = jnp.ones((1, 2, 7, 7)), jnp.ones((4, 2, 3, 3))
+      >>> jaxconv.conv(x, w, stride=2, padding="same").shape
+      (1, 4, 4, 4)
+    """
+    return _conv("conv", None, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+
+
+def conv1d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+    """1-d convolution, ``torch.nn.functional.conv1d``: :func:`conv` over ``(N, C_in, L)`` or ``(C_in, L)``.
+
+    The weight is ``(C_out, C_in/groups, kL)``; ``padding`` takes the whole vocabulary.
+
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv1d(jnp.ones((1, 2, 10)), jnp.ones((3, 2, 3)), padding="same").shape
+    (1, 3, 10)
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+
+
+def conv2d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+    """2-d convolution, ``torch.nn.functional.conv2d``: :func:`conv` over ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+
+    The weight is ``(C_out, C_in/groups, kH, kW)``; ``out = floor((in + lo + hi - d*(k-1) - 1)/s) + 1``
+    per spatial dim; ``padding`` takes the whole vocabulary (``"same"`` for any stride).
+
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv2d(jnp.ones((1, 2, 8, 8)), jnp.ones((3, 2, 3, 3)), stride=2, padding=1).shape
+    (1, 3, 4, 4)
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+
+
+def conv3d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+    """3-d convolution, ``torch.nn.functional.conv3d``: :func:`conv` over ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``.
+
+    The weight is ``(C_out, C_in/groups, kD, kH, kW)``.
+
+    >>> import jax.numpy as jnp
+    >>> import jaxconv
+    >>> jaxconv.conv3d(jnp.ones((1, 2, 4, 4, 4)), jnp.ones((3, 2, 3, 3, 3)), padding="same").shape
+    (1, 3, 4, 4, 4)
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+
+
+def corr2d(X: jax.Array, K: jax.Array) -> jax.Array:
+    """2-D cross-correlation of a plain ``(H, W)`` array with an ``(h, w)`` kernel (d2l's ``corr2d``).
+
+    Returns:
+      ``(H - h + 1, W - w + 1)``: ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxconv
+      >>> X = jnp.arange(9.0).reshape(3, 3)
+      >>> jaxconv.corr2d(X, jnp.array([[0.0, 1.0], [2.0, 3.0]]))
+      Array([[19., 25.],
+             [37., 43.]], dtype=float32)
+    """
+    fn = "corr2d"
+    X, K = as_array(fn, "X", X), as_array(fn, "K", K)
+    if X.ndim != 2:
+        raise arg_error(fn, "X", "must be a 2-d (H, W) array", f"shape {tuple(X.shape)}")
+    if K.ndim != 2:
+        raise arg_error(fn, "K", "must be a 2-d (h, w) array", f"shape {tuple(K.shape)}")
+    if K.dtype != X.dtype:
+        K = K.astype(X.dtype)
+    return _conv(fn, 2, X[None, None], K[None, None], None, 1, 0, 1, 1, "zeros", False, None)[0, 0]
+

@@ -1,0 +1,139 @@
+"""The algorithm policy: *how* a convolution is computed, per backend; the spec says *what*.
+
+Every formulation here computes the same sums as XLA's own convolution in another order
+(``tests/test_conv_paths.py`` checks each against the others and torch), so the choice is
+one of speed only, and speed is measured per backend. The measurements behind the CPU table
+(:func:`cpu_plan`) were taken on XLA:CPU; they never decide a GPU or TPU program: the ops
+emit the CPU plan and the default plan (XLA's own convolution) as the branches of
+``lax.platform_dependent``, so a program lowered or exported for ``cuda`` or ``tpu`` holds
+XLA's convolution (``tests/test_conv_paths.py`` exports for both without a GPU).
+
+The plan is a triple ``(forward, input gradient, weight gradient)`` of :data:`ALGORITHMS`.
+:func:`conv_algorithm` forces one in a ``with`` block; the switch is a JAX config state that
+is part of the jit cache key, so changing it retraces rather than reusing a program built
+under the other choice.
+
+>>> import jaxconv
+>>> from jaxconv import policy
+>>> spec = jaxconv.shapes.conv_spec("conv2d", (64, 1, 28, 28), (6, 1, 5, 5), None, 1, 2, 1, 1, "zeros", False)
+>>> policy.cpu_plan(spec)
+('gemm', 'gemm', 'direct')
+>>> with policy.conv_algorithm("direct"):
+...     policy.plans(spec)
+{'cpu': ('direct', 'direct', 'direct'), 'default': ('direct', 'direct', 'direct')}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from collections.abc import Iterator
+
+from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
+
+from jaxconv.shapes import ConvSpec
+
+__all__ = ["ALGORITHMS", "DIRECT", "conv_algorithm", "cpu_plan", "forced_plan", "plans"]
+
+#: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM.
+ALGORITHMS = ("direct", "direct_hipad", "gemm")
+Plan = tuple[str, str, str]
+#: XLA's own convolution for the forward pass and both gradients: the default off CPU.
+DIRECT: Plan = ("direct", "direct", "direct")
+
+# A JAX config state (as jax_default_matmul_precision): thread-local, scoped by a context
+# manager, and included in the jit cache key and the trace context.
+_STATE = _jax_config.enum_state(
+    name="jaxconv_conv_algorithm",
+    enum_values=["auto", *(",".join(p) for p in itertools.product(ALGORITHMS, repeat=3))],
+    default="auto",
+    help="jaxconv: force a convolution plan ('auto', or 'forward,input_grad,weight_grad' of "
+         f"{ALGORITHMS}); use jaxconv.policy.conv_algorithm.",
+    include_in_jit_key=True,
+    include_in_trace_context=True,
+)
+
+
+def _parse(algorithm: str | tuple[str, ...] | None) -> Plan | None:
+    triple = (algorithm,) * 3 if isinstance(algorithm, str) else algorithm
+    if triple is None:
+        return None
+    if not isinstance(triple, tuple) or len(triple) != 3 or any(a not in ALGORITHMS for a in triple):
+        raise ValueError(f"conv_algorithm: unknown conv algorithm {algorithm!r}; one of {ALGORITHMS} or a triple of them")
+    return triple  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def conv_algorithm(algorithm: str | tuple[str, str, str] | None) -> Iterator[None]:
+    """Run every convolution traced in this block with ``algorithm`` on every backend.
+
+    A name forces it for the forward pass and both gradients; a triple gives (forward,
+    input gradient, weight gradient); ``None`` restores the automatic, per-backend choice.
+    For tests and measurements: the results agree to float rounding whatever is chosen.
+    ``"gemm"`` needs ``groups == 1`` (a ``ValueError`` at the call otherwise).
+
+    >>> import jax.numpy as jnp, jaxconv
+    >>> with conv_algorithm("gemm"):
+    ...     jaxconv.conv2d(jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 3, 3))).shape
+    (1, 1, 2, 2)
+    """
+    triple = _parse(algorithm)
+    with _STATE("auto" if triple is None else ",".join(triple)):
+        yield
+
+
+def forced_plan() -> Plan | None:
+    """The plan :func:`conv_algorithm` forces in the current scope, or ``None``."""
+    value = _STATE.value
+    return None if value == "auto" else tuple(value.split(","))  # type: ignore[return-value]
+
+
+# --- the CPU table ------------------------------------------------------------------------
+# XLA:CPU (0.10, convolutions and dots lowered to YNNPACK) has performance cliffs that a
+# static, shape-based choice avoids. Figures: single-thread CPU-time medians on this
+# project's 2-core AMD EPYC machine (forward / input gradient / weight gradient, ms).
+# * A convolution whose window has no padding at all is ~2.5x slower than the same one
+#   with any padding (3x3 64->64, 58x58 VALID, batch 8: 62 / 28 / 59 as given to XLA;
+#   24 / 27 / 22 with `stride` extra zero columns whose output column is cropped:
+#   "direct_hipad"). The explicitly padded strided convs (the ResNet stem) are unpadded
+#   windows too: stem forward 76 -> 33.
+# * A 1x1 convolution is a GEMM ("gemm"): 1x1 256->1024 @14: 13 / 14 / 23 -> 11 / 11 / 10.
+# * With few input channels (LeNet's 1->6 5x5, batch 64) XLA's convolutions are slow,
+#   the input gradient most (a one-channel output): 3.1 / 8.1 / 1.3; im2col (one strided
+#   slice per kernel offset) + a batched GEMM, whose transpose is a col2im of shifted
+#   adds: 1.1 / 1.1 / 1.8. Its weight gradient loses to XLA's own, so the three parts
+#   are chosen separately (a custom JVP whose tangent uses the gradient algorithms).
+#   Past ~2M patch elements building the patches costs more than the GEMM saves.
+_GEMM_MAX_K = 160  # in_channels * prod(kernel): small channel counts only
+_GEMM_MAX_PATCH_ELEMS = 2 ** 21  # K * N * prod(out): patches up to 8 MiB of float32
+_GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: keep XLA's one op
+
+
+def cpu_plan(spec: ConvSpec) -> Plan:
+    """The CPU plan for a spec, from the measured table above (pure, deterministic)."""
+    unpadded = not any(lo or hi for lo, hi in spec.lax_pads)
+    k_elems = math.prod(spec.kernel)
+    patch_elems = spec.in_channels * k_elems * spec.batch * math.prod(spec.out_spatial)
+    xla = "direct_hipad" if spec.n == 2 and unpadded and k_elems > 1 else "direct"
+    if spec.groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
+        if k_elems == 1 and unpadded:
+            return ("gemm", "gemm", "gemm")
+        if spec.n == 2 and spec.in_channels * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
+            return ("gemm", "gemm", xla)
+    return (xla, xla, xla)
+
+
+def plans(spec: ConvSpec) -> dict[str, Plan]:
+    """The plan per platform for a spec: ``{"cpu": ..., "default": ...}`` (default: every other backend).
+
+    A plan forced by :func:`conv_algorithm` applies everywhere; otherwise the CPU gets
+    :func:`cpu_plan` and every other backend XLA's own convolution (:data:`DIRECT`), which no
+    measurement on those platforms has beaten yet.
+    """
+    forced = forced_plan()
+    if forced is not None:
+        if "gemm" in forced and spec.groups != 1:
+            raise ValueError(f"conv_algorithm: conv algorithm 'gemm' needs groups == 1, got {spec.groups}")
+        return {"cpu": forced, "default": forced}
+    return {"cpu": cpu_plan(spec), "default": DIRECT}
