@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
 
@@ -124,16 +124,33 @@ def cpu_plan(spec: ConvSpec) -> Plan:
     return (xla, xla, xla)
 
 
+#: A hook for measured plans (:mod:`jaxconv.tuning` installs it): ``(spec, platform) -> plan or None``.
+#: ``None`` (the default) means no measured plan: the tables above decide.
+measured_plan: Callable[[ConvSpec, str], Plan | None] | None = None
+
+
+def valid_for(spec: ConvSpec, plan: Plan) -> bool:
+    """Whether every part of ``plan`` can compute ``spec`` (``"gemm"`` needs ``groups == 1``)."""
+    return not ("gemm" in plan and spec.groups != 1)
+
+
 def plans(spec: ConvSpec) -> dict[str, Plan]:
     """The plan per platform for a spec: ``{"cpu": ..., "default": ...}`` (default: every other backend).
 
-    A plan forced by :func:`conv_algorithm` applies everywhere; otherwise the CPU gets
-    :func:`cpu_plan` and every other backend XLA's own convolution (:data:`DIRECT`), which no
-    measurement on those platforms has beaten yet.
+    A plan forced by :func:`conv_algorithm` applies everywhere. Otherwise a measured plan for the
+    platform (:mod:`jaxconv.tuning`, when enabled) wins; else the CPU gets :func:`cpu_plan` and every
+    other backend XLA's own convolution (:data:`DIRECT`), which no measurement on those platforms
+    has beaten yet.
     """
     forced = forced_plan()
     if forced is not None:
-        if "gemm" in forced and spec.groups != 1:
+        if not valid_for(spec, forced):
             raise ValueError(f"conv_algorithm: conv algorithm 'gemm' needs groups == 1, got {spec.groups}")
         return {"cpu": forced, "default": forced}
-    return {"cpu": cpu_plan(spec), "default": DIRECT}
+    out = {"cpu": cpu_plan(spec), "default": DIRECT}
+    if measured_plan is not None:
+        for platform in out:
+            tuned = measured_plan(spec, platform)
+            if tuned is not None and valid_for(spec, tuned):
+                out[platform] = tuned
+    return out
