@@ -130,13 +130,11 @@ def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precisio
 def _convolve(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
     """The convolution of a batched, mode-padded ``x`` with the policy's plan for each platform."""
     per = policy.plans(spec)
-    if per["cpu"] == per["default"]:
+    if len(set(per.values())) == 1:
         return _run(per["default"], x, w, spec, precision)
-    # Both plans are traced; lowering keeps the branch of the platform it lowers for.
-    return lax.platform_dependent(
-        x, w,
-        cpu=lambda x, w: _run(per["cpu"], x, w, spec, precision),
-        default=lambda x, w: _run(per["default"], x, w, spec, precision))
+    # Every plan is traced; lowering keeps the branch of the platform it lowers for.
+    branches = {platform: functools.partial(_run, plan, spec=spec, precision=precision) for platform, plan in per.items()}
+    return lax.platform_dependent(x, w, **branches)
 
 
 @per_example(spec_index=3)

@@ -39,6 +39,8 @@ __all__ = ["ALGORITHMS", "DIRECT", "conv_algorithm", "cpu_plan", "forced_plan", 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM.
 ALGORITHMS = ("direct", "direct_hipad", "gemm")
 Plan = tuple[str, str, str]
+#: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
+ACCELERATORS = ("cuda", "rocm", "tpu")
 #: XLA's own convolution for the forward pass and both gradients: the default off CPU.
 DIRECT: Plan = ("direct", "direct", "direct")
 
@@ -135,7 +137,8 @@ def valid_for(spec: ConvSpec, plan: Plan) -> bool:
 
 
 def plans(spec: ConvSpec) -> dict[str, Plan]:
-    """The plan per platform for a spec: ``{"cpu": ..., "default": ...}`` (default: every other backend).
+    """The plan per platform for a spec: ``{"cpu": ..., "default": ...}`` (default: every other backend;
+    a measured plan adds its own platform's key, e.g. ``"cuda"``).
 
     A plan forced by :func:`conv_algorithm` applies everywhere. Otherwise a measured plan for the
     platform (:mod:`jaxconv.tuning`, when enabled) wins; else the CPU gets :func:`cpu_plan` and every
@@ -149,8 +152,9 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
         return {"cpu": forced, "default": forced}
     out = {"cpu": cpu_plan(spec), "default": DIRECT}
     if measured_plan is not None:
-        for platform in out:
+        # A measurement decides only the platform it was taken on (its own lax.platform_dependent branch).
+        for platform in ("cpu", *ACCELERATORS):
             tuned = measured_plan(spec, platform)
-            if tuned is not None and valid_for(spec, tuned):
+            if tuned is not None and valid_for(spec, tuned) and tuned != out.get(platform, out["default"]):
                 out[platform] = tuned
     return out
