@@ -133,13 +133,7 @@ def _dtype_name(x: Any) -> str:
 def _resize_spec_cached(fn: str, shape: tuple[int, ...], dtype: str, size: tuple[int, ...] | None,
                         scale_factor: tuple[float, ...] | None, mode: str, align_corners: bool | None,
                         recompute_scale_factor: bool | None, antialias: bool) -> ResizeSpec:
-    if mode in _NO_ALIGN:
-        if align_corners is not None:
-            raise arg_error(fn, "align_corners", f"can only be set with the interpolating modes "
-                            f"linear | bilinear | bicubic | trilinear; leave it None for mode={mode!r}", align_corners)
-        align = False
-    else:
-        align = bool(align_corners)
+    align = mode not in _NO_ALIGN and bool(align_corners)  # check_resize_args refused align_corners for the others
     n = len(shape) - 2
     in_sp = tuple(shape[2:])
     if recompute_scale_factor and size is not None:
@@ -190,6 +184,29 @@ def _resize_spec_cached(fn: str, shape: tuple[int, ...], dtype: str, size: tuple
     return ResizeSpec(mode, dtype, in_sp, tuple(out_sp), tuple(scales), align, bool(antialias), legacy)
 
 
+def check_resize_args(fn: str, size: Size | None, scale_factor: ScaleFactor | None, mode: str,
+                      align_corners: bool | None, recompute_scale_factor: bool | None) -> None:
+    """The checks of an ``interpolate`` call that need no input (``nn.Upsample``'s constructor makes them too).
+
+    >>> check_resize_args("Upsample", None, 2.0, "nearest", True, None)
+    Traceback (most recent call last):
+    ValueError: Upsample: `align_corners` can only be set with the interpolating modes linear | bilinear | bicubic | trilinear; leave it None for mode='nearest', got True
+    """
+    if not isinstance(mode, str) or mode not in MODES:
+        raise arg_error(fn, "mode", f"must be one of {MODES}", mode)
+    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
+        raise arg_error(fn, "align_corners", "must be None, True or False", align_corners, exc=TypeError)
+    if recompute_scale_factor is not None and not isinstance(recompute_scale_factor, (bool, np.bool_)):
+        raise arg_error(fn, "recompute_scale_factor", "must be None, True or False", recompute_scale_factor, exc=TypeError)
+    if size is not None and scale_factor is not None:
+        raise arg_error(fn, "size", "and `scale_factor` cannot both be given", (size, scale_factor))
+    if size is None and scale_factor is None:
+        raise arg_error(fn, "size", "or `scale_factor` must be given", None)
+    if mode in _NO_ALIGN and align_corners is not None:
+        raise arg_error(fn, "align_corners", f"can only be set with the interpolating modes "
+                        f"linear | bilinear | bicubic | trilinear; leave it None for mode={mode!r}", align_corners)
+
+
 def resize_spec(fn: str, input: Any, size: Size | None = None, scale_factor: ScaleFactor | None = None,
                 mode: str = "nearest", align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> ResizeSpec:
@@ -200,21 +217,12 @@ def resize_spec(fn: str, input: Any, size: Size | None = None, scale_factor: Sca
     >>> s.out_spatial, s.scales
     ((7, 10), (1.5, 1.5))
     """
-    if not isinstance(mode, str) or mode not in MODES:
-        raise arg_error(fn, "mode", f"must be one of {MODES}", mode)
-    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
-        raise arg_error(fn, "align_corners", "must be None, True or False", align_corners, exc=TypeError)
-    if recompute_scale_factor is not None and not isinstance(recompute_scale_factor, (bool, np.bool_)):
-        raise arg_error(fn, "recompute_scale_factor", "must be None, True or False", recompute_scale_factor, exc=TypeError)
+    check_resize_args(fn, size, scale_factor, mode, align_corners, recompute_scale_factor)
     ndim = len(input.shape)
     if ndim not in (3, 4, 5):
         raise arg_error(fn, "input", "must have rank 3, 4 or 5: (N, C, L), (N, C, H, W) or (N, C, D, H, W) "
                         "(the batch dim is required, as in torch)", f"rank {ndim} (shape {tuple(input.shape)})")
     n = ndim - 2
-    if size is not None and scale_factor is not None:
-        raise arg_error(fn, "size", "and `scale_factor` cannot both be given", (size, scale_factor))
-    if size is None and scale_factor is None:
-        raise arg_error(fn, "size", "or `scale_factor` must be given", None)
     sz = None if size is None else _freeze_size(fn, size, n)
     sf = None if scale_factor is None else _freeze_scale(fn, scale_factor, n)
     return _resize_spec_cached(fn, tuple(int(d) for d in input.shape), _dtype_name(input), sz, sf, mode,

@@ -473,12 +473,12 @@ BAD_ARGS = [
     (nn.AdaptiveMaxPool1d, ((2, 2),), {}, ValueError, r"AdaptiveMaxPool1d: `output_size` must be an int or 1 entries"),
     (nn.AdaptiveMaxPool3d, (2,), {"return_indices": 2}, TypeError, r"AdaptiveMaxPool3d: `return_indices` must be a bool"),
     (nn.MaxUnpool2d, (2,), {"padding": -1}, ValueError, r"MaxUnpool2d: `padding` must be >= 0"),
-    (nn.Upsample, (), {}, ValueError, r"Upsample: `size/scale_factor` exactly one of them must be given"),
-    (nn.Upsample, (4, 2), {}, ValueError, r"Upsample: `size/scale_factor` exactly one of them must be given"),
+    (nn.Upsample, (), {}, ValueError, r"Upsample: `size` (or|and) `scale_factor` (must be given|cannot both be given)"),
+    (nn.Upsample, (4, 2), {}, ValueError, r"Upsample: `size` (or|and) `scale_factor` (must be given|cannot both be given)"),
     (nn.Upsample, (0,), {}, ValueError, r"Upsample: `size` must be an int >= 1"),
     (nn.Upsample, (None, -2.0), {}, ValueError, r"Upsample: `scale_factor` must be a finite number in \(0.0, inf\]"),
     (nn.Upsample, (None, 2), {"mode": "cubic"}, ValueError, r"Upsample: `mode` must be one of"),
-    (nn.Upsample, (None, 2), {"align_corners": True}, ValueError, r"Upsample: `align_corners` can only be set for modes"),
+    (nn.Upsample, (None, 2), {"align_corners": True}, ValueError, r"Upsample: `align_corners` can only be set with the interpolating modes"),
     (nn.PixelShuffle, (0,), {}, ValueError, r"PixelShuffle: `upscale_factor` must be an int >= 1"),
     (nn.PixelUnshuffle, (1.5,), {}, TypeError, r"PixelUnshuffle: `downscale_factor` must be an int >= 1"),
     (nn.Unfold, (0,), {}, ValueError, r"Unfold: `kernel_size` must be >= 1"),
@@ -513,3 +513,30 @@ def test_padding_vocabulary_in_layers():
     assert layer(jnp.ones((1, 2, 10))).shape == (1, 3, 10)
     layer = nn.Conv2d(2, 3, 3, padding=((1, 0), (2, 2)), rngs=nnx.Rngs(0))
     assert layer(jnp.ones((2, 7, 9))).shape == (3, 6, 11)
+
+
+@pytest.mark.parametrize("p", [float("inf"), -float("inf"), 1.5, -2.0])
+def test_lppool_layer_takes_what_the_function_takes(p):
+    """oracle: jaxconv.lp_pool2d. The layer is a thin shell: every norm_type the function accepts, inf included."""
+    x = jnp.asarray(np.random.default_rng(0).uniform(0.5, 2.0, (1, 2, 6, 6)), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(nn.LPPool2d(p, 2)(x)), np.asarray(jaxconv.lp_pool2d(x, p, 2)))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "area", "linear", "bilinear", "bicubic", "trilinear"])
+@pytest.mark.parametrize("align_corners", [None, False, True])
+def test_upsample_accepts_exactly_what_interpolate_accepts(mode, align_corners):
+    """oracle: jaxconv.interpolate's own rule (one rule, checked by both): Upsample's constructor raises iff
+    interpolate raises for the same mode and align_corners, with the same message."""
+    rank = {"linear": 3, "trilinear": 5}.get(mode, 4)
+    x = jnp.ones((1, 1) + (4,) * (rank - 2))
+    try:
+        jaxconv.interpolate(x, scale_factor=2, mode=mode, align_corners=align_corners)
+        expected = None
+    except ValueError as e:
+        expected = str(e).split("`", 1)[1]
+    try:
+        nn.Upsample(scale_factor=2, mode=mode, align_corners=align_corners)
+        got = None
+    except ValueError as e:
+        got = str(e).split("`", 1)[1]
+    assert got == expected

@@ -18,8 +18,7 @@ from jaxconv import pool
 from jaxconv.nn.layers import RankedLayer
 from jaxconv.padding import pad
 from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold
-from jaxconv.resize import MODES as _UPSAMPLE_MODES
-from jaxconv.resize import interpolate
+from jaxconv.resize import check_resize_args, interpolate
 from jaxconv.shapes import (
     IntOrSeq,
     Padding,
@@ -296,7 +295,6 @@ class MaxUnpool3d(_MaxUnpoolNd, n=3, doc=_unpool_doc(3)): ...
 # Upsampling, pixel shuffle, unfold/fold
 # ---------------------------------------------------------------------------------------
 
-_ALIGN_MODES = ("linear", "bilinear", "bicubic", "trilinear", "lanczos")
 
 
 class Upsample(nnx.Module):
@@ -323,8 +321,8 @@ class Upsample(nnx.Module):
     def __init__(self, size: IntOrSeq | None = None, scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
                  align_corners: bool | None = None, recompute_scale_factor: bool | None = None) -> None:
         fn = type(self).__name__
-        if (size is None) == (scale_factor is None):
-            raise arg_error(fn, "size/scale_factor", "exactly one of them must be given", (size, scale_factor))
+        # interpolate's own input-independent rules (mode, align_corners, size vs scale_factor), then the entries.
+        check_resize_args(fn, size, scale_factor, mode, align_corners, recompute_scale_factor)
         if size is not None:
             seq = size if isinstance(size, Sequence) and not isinstance(size, str) else (size,)
             if not all(is_int(v) and int(v) >= 1 for v in seq) or not seq:
@@ -335,14 +333,6 @@ class Upsample(nnx.Module):
                 raise arg_error(fn, "scale_factor", "must be a positive number or a sequence of them", scale_factor)
             for v in seq:
                 check_float(fn, "scale_factor", v, lo=0.0, lo_open=True)
-        if not isinstance(mode, str) or mode not in _UPSAMPLE_MODES:
-            raise arg_error(fn, "mode", f"must be one of {_UPSAMPLE_MODES}", mode)
-        if align_corners is not None:
-            check_bool(fn, "align_corners", align_corners)
-            if mode not in _ALIGN_MODES:
-                raise arg_error(fn, "align_corners", f"can only be set for modes {_ALIGN_MODES}, not mode={mode!r}", align_corners)
-        if recompute_scale_factor is not None:
-            check_bool(fn, "recompute_scale_factor", recompute_scale_factor)
         self.size = freeze(size)
         self.scale_factor = freeze(scale_factor)
         self.mode = mode
