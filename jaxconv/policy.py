@@ -129,6 +129,8 @@ def cpu_plan(spec: ConvSpec) -> Plan:
 #: A hook for measured plans (:mod:`jaxconv.tuning` installs it): ``(spec, platform) -> plan or None``.
 #: ``None`` (the default) means no measured plan: the tables above decide.
 measured_plan: Callable[[ConvSpec, str], Plan | None] | None = None
+#: A hook that sees every spec :func:`plans` is asked about (:func:`jaxconv.tuning.recording` installs it).
+_recorder: Callable[[ConvSpec], None] | None = None
 
 
 def valid_for(spec: ConvSpec, plan: Plan) -> bool:
@@ -145,6 +147,8 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
     other backend XLA's own convolution (:data:`DIRECT`), which no measurement on those platforms
     has beaten yet.
     """
+    if _recorder is not None:
+        _recorder(spec)
     forced = forced_plan()
     if forced is not None:
         if not valid_for(spec, forced):
