@@ -29,15 +29,18 @@ import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
+from jax import lax
 from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
 
 from jaxconv.shapes import ConvSpec
 
-__all__ = ["ALGORITHMS", "DIRECT", "conv_algorithm", "cpu_plan", "forced_plan", "plans"]
+__all__ = ["ALGORITHMS", "DIRECT", "by_platform", "conv_algorithm", "cpu_plan", "forced_plan", "plans"]
 
-#: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM.
-ALGORITHMS = ("direct", "direct_hipad", "gemm")
+#: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
+#: and the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`).
+ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps")
 Plan = tuple[str, str, str]
 #: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
 ACCELERATORS = ("cuda", "rocm", "tpu")
@@ -133,9 +136,20 @@ measured_plan: Callable[[ConvSpec, str], Plan | None] | None = None
 _recorder: Callable[[ConvSpec], None] | None = None
 
 
+def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
+    """Why ``plan`` cannot compute ``spec``, or ``None``."""
+    if "gemm" in plan and spec.groups != 1:
+        return f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}"
+    if "taps" in plan and spec.groups != spec.in_channels:
+        return (f"conv algorithm 'taps' needs a depthwise conv (groups == in_channels = {spec.in_channels}), "
+                f"got groups={spec.groups}")
+    return None
+
+
 def valid_for(spec: ConvSpec, plan: Plan) -> bool:
-    """Whether every part of ``plan`` can compute ``spec`` (``"gemm"`` needs ``groups == 1``)."""
-    return not ("gemm" in plan and spec.groups != 1)
+    """Whether every part of ``plan`` can compute ``spec`` (``"gemm"`` needs ``groups == 1``,
+    ``"taps"`` ``groups == in_channels``)."""
+    return _invalid(spec, plan) is None
 
 
 def plans(spec: ConvSpec) -> dict[str, Plan]:
@@ -151,8 +165,9 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
         _recorder(spec)
     forced = forced_plan()
     if forced is not None:
-        if not valid_for(spec, forced):
-            raise ValueError(f"conv_algorithm: conv algorithm 'gemm' needs groups == 1, got {spec.groups}")
+        why = _invalid(spec, forced)
+        if why is not None:
+            raise ValueError(f"conv_algorithm: {why}")
         return {"cpu": forced, "default": forced}
     out = {"cpu": cpu_plan(spec), "default": DIRECT}
     if measured_plan is not None:
@@ -162,3 +177,26 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
             if tuned is not None and valid_for(spec, tuned) and tuned != out.get(platform, out["default"]):
                 out[platform] = tuned
     return out
+
+
+# --- the other ops' speed choices -----------------------------------------------------------
+# Each is between exact formulations (tested against each other and torch); the CPU one was
+# chosen by CPU measurements, so it runs on CPU only and every other backend gets the plain
+# formulation XLA would be handed without jaxconv's CPU tuning:
+# * interpolate's gradient: gathers over a static reverse table on CPU (XLA:CPU runs the
+#   scatter-adds of autodiff several times slower), autodiff's scatter-adds elsewhere;
+# * the max/min pools' VJP: the scatter-free stride-phase placement on CPU, one scatter-add
+#   of each window's cotangent at its winner elsewhere.
+
+
+def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any) -> Any:
+    """``cpu(*args)`` in a program lowered for CPU, ``default(*args)`` for every other platform.
+
+    Both are traced; ``lax.platform_dependent`` keeps the branch of the platform it lowers for.
+
+    >>> import jax, jax.numpy as jnp
+    >>> f = jax.jit(lambda x: by_platform(lambda v: v + 1, lambda v: v - 1, x))
+    >>> f(jnp.zeros(1)) if jax.default_backend() == "cpu" else jnp.ones(1)
+    Array([1.], dtype=float32)
+    """
+    return lax.platform_dependent(*args, cpu=cpu, default=default)

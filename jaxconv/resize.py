@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv import policy
 from jaxconv._plumbing import as_array
 from jaxconv.shapes import arg_error, check_nonzero_spatial, is_int, spec_cache
 
@@ -656,7 +657,8 @@ def _apply_diff(x: jax.Array, axis: int, plan: _Plan, store_dtype: Any) -> jax.A
         (t,) = jax.linear_transpose(transpose, jax.ShapeDtypeStruct(y.shape, y.dtype))(tangents[0])
         return y, t
 
-    return f(x)
+    # The gather-form gradient was chosen by CPU measurements: elsewhere autodiff's (jaxconv.policy).
+    return policy.by_platform(f, lambda v: _apply(v, axis, plan, store_dtype), x)
 
 
 def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxconv import policy
 from jaxconv._plumbing import as_array, check_dtype, per_example, strided_slice
 from jaxconv.shapes import IntOrSeq, Padding, PoolSpec, adaptive_pool_spec, pool_spec
 from jaxconv.taps import MAX_UNROLLED_TAPS, axis_taps, first, grid_const, real, reduce_windows, starts
@@ -259,7 +260,8 @@ def _scatter_back(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
 
 def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     if spec.regular and spec.taps <= MAX_UNROLLED_TAPS:
-        return _place_phases(g, t, spec)
+        # The phase placement was chosen by CPU measurements: elsewhere the scatter-add (jaxconv.policy).
+        return policy.by_platform(lambda g, t: _place_phases(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
     return _scatter_back(g, t, spec)
 
 
