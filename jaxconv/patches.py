@@ -8,7 +8,7 @@ not to). ``fold`` (col2im) is its exact adjoint: each kernel offset's block is
 placed back with one ``lax.pad`` (interior padding = stride - 1, negative edge
 padding crops the padding) and the blocks are summed.
 
-As in :mod:`jaxconv.conv`, the arguments are canonicalised once into a frozen,
+As in :mod:`jaxconv.convolution`, the arguments are canonicalised once into a frozen,
 cached spec and one jitted inner function runs with the spec static.
 """
 
