@@ -1,0 +1,617 @@
+"""Measured plans: time each formulation of a convolution on this backend and keep the fastest.
+
+As cuDNN's benchmark mode, XLA's autotuner or FFTW's wisdom. :func:`tune_conv` times every
+algorithm of :data:`jaxconv.policy.ALGORITHMS` that can compute a shape (each proven exact by
+``tests/test_conv_paths.py``), separately for the forward pass, the input gradient and the
+weight gradient (medians of a few runs after warm-up), and keeps the fastest of each part;
+:func:`tune` does so for every distinct convolution of a function or an NNX model. The choices
+go into a plan file (JSON, keyed by backend, device kind, jax version, dtype and the static
+shape; atomic writes under a lock, so several processes may tune into one file; a corrupt or
+foreign file is ignored with a :class:`PlanFileWarning` and rebuilt on the next write).
+
+Off by default: the table of :mod:`jaxconv.policy` decides. :func:`enable` (or the environment
+variable ``JAXCONV_PLANS=/path/plans.json``, read when jaxconv is imported) makes the file's plans
+decide, each for its own platform only (its ``lax.platform_dependent`` branch); :func:`use_plans`
+does so in a ``with`` block. The plan set in effect is a JAX config state in the jit cache key, so
+turning plans on or off, or tuning into the enabled file, retraces instead of reusing a program
+built under the other choice; a :func:`use_plans` block keeps the file as it was on entry.
+
+The plan file's key holds no dtype the policy could see (:func:`jaxconv.policy.plans` gets the
+spec only), so a lookup takes the float32 entry of a shape when there is one, else its latest.
+
+>>> import tempfile, jax.numpy as jnp, jaxconv
+>>> from jaxconv import tuning
+>>> path = tempfile.mkdtemp() + "/plans.json"
+>>> plan = tuning.tune_conv((2, 3, 12, 12), (4, 3, 3, 3), padding=1, path=path, repeats=2)
+>>> all(a in jaxconv.policy.ALGORITHMS for a in plan)
+True
+>>> with tuning.use_plans(path):
+...     jaxconv.conv2d(jnp.ones((2, 3, 12, 12)), jnp.ones((4, 3, 3, 3)), padding=1).shape
+(2, 4, 12, 12)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import functools
+import itertools
+import json
+import logging
+import os
+import platform as _platform_mod
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src import config as _jax_config  # the config-state mechanism policy.py's switch uses
+
+from jaxconv import policy
+from jaxconv.convolution import conv
+from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, conv_spec
+
+__all__ = ["FORMAT", "PARTS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
+           "load_plans", "plan_key", "recording", "tune", "tune_conv", "use_plans"]
+
+#: The plan file's ``"format"`` and ``"version"``; a file with others is foreign (ignored, rebuilt).
+FORMAT = "jaxconv-plans"
+VERSION = 1
+#: The parts of a convolution timed and chosen separately: forward, input gradient, weight gradient.
+PARTS = ("fwd", "dx", "dw")
+#: The environment variable that enables a plan file when jaxconv is imported.
+ENV_VAR = "JAXCONV_PLANS"
+
+log = logging.getLogger("jaxconv.tuning")
+
+
+class PlanFileWarning(UserWarning):
+    """A plan file that could not be used (corrupt, foreign or unreadable): ignored, rebuilt on the next write."""
+
+
+# --- the plan set in effect ------------------------------------------------------------------
+# A token ("<generation>:<path>") names one loaded snapshot of a plan file; "" is off. It is a JAX
+# config state in the jit cache key and the trace context (as policy's conv_algorithm), so each
+# snapshot gets its own programs. _TRACE_TAG does the same for recording(): a fresh tag makes
+# every jitted conv retrace, so that policy.plans sees (and records) its spec.
+_STATE = _jax_config.string_or_object_state(
+    name="jaxconv_plan_set", default="", validator=lambda v: None if isinstance(v, str) else _bad_token(v),
+    help="jaxconv: the measured plan set in effect (internal; use jaxconv.tuning.enable / use_plans).",
+    include_in_jit_key=True, include_in_trace_context=True,
+)
+_TRACE_TAG = _jax_config.string_or_object_state(
+    name="jaxconv_tuning_trace", default="",
+    help="jaxconv: a fresh value per jaxconv.tuning.recording block (internal).",
+    include_in_jit_key=True, include_in_trace_context=True,
+)
+
+
+def _bad_token(value: object) -> None:
+    raise TypeError(f"jaxconv_plan_set must be a str, got {value!r}")
+
+
+_lock = threading.Lock()
+_generation = itertools.count(1)
+# token -> {(platform, device kind, jax version, spec string): {dtype: (measured, plan)}}
+_tables: dict[str, dict[tuple[str, str, str, str], dict[str, tuple[str, policy.Plan]]]] = {}
+_global_path: str | None = None
+_scopes = 0
+
+
+def default_path() -> Path:
+    """The default plan file: ``$XDG_CACHE_HOME/jaxconv/plans.json`` (``~/.cache/jaxconv/plans.json``).
+
+    >>> default_path().name
+    'plans.json'
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "jaxconv" / "plans.json"
+
+
+def _resolve(path: str | os.PathLike[str] | None) -> str:
+    return os.path.abspath(os.fspath(default_path() if path is None else path))
+
+
+# --- identity: the key -----------------------------------------------------------------------
+def _lax_platform(device: Any) -> str:
+    """The ``lax.platform_dependent`` name of a device's platform (``"gpu"`` is ``"cuda"`` or ``"rocm"``)."""
+    p = device.platform
+    if p == "gpu":
+        return "rocm" if "rocm" in str(getattr(device.client, "platform_version", "")).lower() else "cuda"
+    return p
+
+
+@functools.cache
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform_mod.processor() or _platform_mod.machine()
+
+
+@functools.cache
+def _identity(platform: str) -> tuple[str, str, str] | None:
+    """(platform, device kind, jax version) of this process's devices of ``platform``, or ``None``."""
+    backend = {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+    try:
+        devices = jax.devices(backend)
+    except RuntimeError:
+        return None
+    if not devices or _lax_platform(devices[0]) != platform:
+        return None
+    kind = devices[0].device_kind
+    if platform == "cpu":  # jax says "cpu" for every CPU: the processor model tells machines apart
+        kind = f"{kind} ({_cpu_model()})"
+    return platform, kind, jax.__version__
+
+
+def _spec_string(spec: ConvSpec) -> str:
+    """A stable string of every ConvSpec field (a new field makes old entries miss, never mismatch)."""
+    return ";".join(f"{f.name}={getattr(spec, f.name)!r}".replace(" ", "") for f in dataclasses.fields(spec))
+
+
+def plan_key(spec: ConvSpec, dtype: Any = jnp.float32, platform: str | None = None) -> str:
+    """The plan file's key for ``spec``: backend, device kind, jax version, dtype and the static spec.
+
+    ``platform`` defaults to the default backend's (``lax.platform_dependent`` names: cpu, cuda, rocm, tpu).
+
+    >>> from jaxconv.shapes import conv_spec
+    >>> key = plan_key(conv_spec("conv2d", (1, 1, 8, 8), (2, 1, 3, 3), None, 1, 0, 1, 1, "zeros", False))
+    >>> key.split(" | ")[0], key.split(" | ")[3]
+    ('cpu', 'float32')
+    """
+    ident = _identity(platform or _lax_platform(jax.devices()[0]))
+    if ident is None:
+        raise ValueError(f"plan_key: no {platform} device in this process")
+    p, kind, version = ident
+    return f"{p} | {kind} | jax {version} | {jnp.dtype(dtype).name} | {_spec_string(spec)}"
+
+
+# --- the file --------------------------------------------------------------------------------
+def _warn(path: str, why: str, action: str) -> None:
+    warnings.warn(f"jaxconv plan file {path}: {why}; {action}", PlanFileWarning, stacklevel=3)
+
+
+def _read(path: str, action: str) -> dict[str, dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        _warn(path, f"unreadable ({e})", action)
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        _warn(path, f"corrupt (not JSON: {e})", action)
+        return {}
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION \
+            or not isinstance(data.get("entries"), dict):
+        got = (data.get("format"), data.get("version")) if isinstance(data, dict) else type(data).__name__
+        _warn(path, f"foreign (not format {FORMAT!r} version {VERSION}: got {got})", action)
+        return {}
+    return {k: v for k, v in data["entries"].items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def load_plans(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The entries of a plan file (``{key: {"plan": [...], "times_ms": {...}, "measured": ...}}``).
+
+    A missing file has none; a corrupt or foreign one warns (:class:`PlanFileWarning`) and has none.
+
+    >>> import tempfile
+    >>> load_plans(tempfile.mkdtemp() + "/none.json")
+    {}
+    """
+    return _read(_resolve(path), "ignored; it is rebuilt on the next write")
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive advisory lock on ``path + ".lock"`` (POSIX ``flock``; no lock where there is none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: atomic replace still keeps the file whole, a race may drop an entry
+        yield
+        return
+    with open(path + ".lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _store(path: str, new: dict[str, dict[str, Any]]) -> None:
+    """Read-merge-write ``new`` into the file under the lock; the write is a temp file + ``os.replace``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with _file_lock(path):
+        entries = _read(path, "rebuilt by this write")
+        entries.update(new)
+        data = {"format": FORMAT, "version": VERSION, "entries": dict(sorted(entries.items()))}
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+# --- enabling ------------------------------------------------------------------------------
+def _as_plan(value: object) -> policy.Plan | None:
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(a in policy.ALGORITHMS for a in value):
+        return tuple(value)  # type: ignore[return-value]
+    return None
+
+
+def _load_token(path: str) -> str:
+    """Load a snapshot of the file under a new token."""
+    table: dict[tuple[str, str, str, str], dict[str, tuple[str, policy.Plan]]] = {}
+    for entry in _read(path, "ignored; it is rebuilt on the next write").values():
+        plan = _as_plan(entry.get("plan"))
+        fields = [entry.get(k) for k in ("platform", "device_kind", "jax", "spec", "dtype")]
+        if plan is None or not all(isinstance(v, str) for v in fields):
+            continue  # an entry of an algorithm this version lacks, or hand-edited: the table decides
+        p, kind, version, spec, dtype = fields
+        table.setdefault((p, kind, version, spec), {})[dtype] = (str(entry.get("measured", "")), plan)  # type: ignore[index]
+    with _lock:
+        token = f"{next(_generation)}:{path}"
+        _tables[token] = table
+    return token
+
+
+def _measured(spec: ConvSpec, platform: str) -> policy.Plan | None:
+    """The :data:`jaxconv.policy.measured_plan` hook: the plan set in effect's plan for ``spec`` there."""
+    token = _STATE.value
+    if not token:
+        return None
+    table, ident = _tables.get(token), _identity(platform)
+    if not table or ident is None:
+        return None
+    by_dtype = table.get((*ident, _spec_string(spec)))
+    if not by_dtype:
+        return None
+    if "float32" in by_dtype:
+        return by_dtype["float32"][1]
+    return max(by_dtype.values())[1]  # the latest measured
+
+
+def _install() -> None:
+    if policy.measured_plan is not _measured:
+        other = policy.measured_plan
+        if other is not None:
+            warnings.warn("jaxconv.tuning replaces another jaxconv.policy.measured_plan hook", stacklevel=3)
+        policy.measured_plan = _measured
+
+
+def enable(path: str | os.PathLike[str] | None = None) -> None:
+    """Make the plans of a plan file (default :func:`default_path`) decide, in every thread, until :func:`disable`.
+
+    Functions traced afterwards use them (the plan set is in the jit cache key: a function jitted
+    before retraces on its next call). A missing file enables an empty set, which :func:`tune` fills.
+
+    >>> import tempfile
+    >>> enable(tempfile.mkdtemp() + "/plans.json"); enabled_path().endswith("plans.json")
+    True
+    >>> disable(); enabled_path() is None
+    True
+    """
+    global _global_path
+    resolved = _resolve(path)
+    _install()
+    token = _load_token(resolved)
+    _global_path = resolved
+    jax.config.update("jaxconv_plan_set", token)
+
+
+def disable() -> None:
+    """Turn measured plans off again (outside :func:`use_plans` blocks): the policy's table decides.
+
+    >>> disable(); enabled_path() is None
+    True
+    """
+    global _global_path
+    _global_path = None
+    jax.config.update("jaxconv_plan_set", "")
+    if _scopes == 0 and policy.measured_plan is _measured:
+        policy.measured_plan = None
+
+
+def enabled_path() -> str | None:
+    """The plan file in effect in this scope (:func:`use_plans`, else :func:`enable`), or ``None``.
+
+    >>> enabled_path() is None
+    True
+    """
+    token = _STATE.value
+    return token.split(":", 1)[1] if token else None
+
+
+@contextlib.contextmanager
+def use_plans(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """Make a plan file's plans decide for the functions traced in this block (this thread); ``None``: the default file.
+
+    The file is read on entry: what :func:`tune` adds inside the block takes effect in the next block.
+
+    >>> import tempfile
+    >>> with use_plans(tempfile.mkdtemp() + "/plans.json"):
+    ...     enabled_path().endswith("plans.json")
+    True
+    """
+    global _scopes
+    _install()
+    token = _load_token(_resolve(path))
+    with _lock:
+        _scopes += 1
+    try:
+        with _STATE(token):
+            yield
+    finally:
+        with _lock:
+            _scopes -= 1
+
+
+def _refresh(path: str) -> None:
+    """After a write: if the file is the one enabled globally, take a new snapshot (so new traces see it)."""
+    if _global_path == path:
+        enable(path)
+
+
+# --- recording the specs of a function -------------------------------------------------------
+_record_tags = itertools.count(1)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[ConvSpec]]:
+    """Collect, in order and once each, the conv specs of every convolution traced in this block.
+
+    Jitted convolutions retrace in the block (a fresh JAX config state), so none hides in a cache.
+    The hook is process-wide: convolutions other threads trace meanwhile are recorded too.
+
+    >>> import jax, jax.numpy as jnp, jaxconv
+    >>> with recording() as specs:
+    ...     _ = jax.eval_shape(lambda x: jaxconv.conv2d(x, jnp.ones((4, 3, 3, 3))), jnp.ones((1, 3, 8, 8)))
+    >>> [s.out_spatial for s in specs]
+    [(6, 6)]
+    """
+    specs: list[ConvSpec] = []
+    seen: set[ConvSpec] = set()
+    previous = policy._recorder
+
+    def record(spec: ConvSpec) -> None:
+        if spec not in seen:
+            seen.add(spec)
+            specs.append(spec)
+        if previous is not None:
+            previous(spec)
+    policy._recorder = record
+    try:
+        with _TRACE_TAG(f"record-{next(_record_tags)}"):
+            yield specs
+    finally:
+        policy._recorder = previous
+
+
+# --- timing ----------------------------------------------------------------------------------
+def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]:
+    """Arguments of :func:`jaxconv.conv` whose spec is ``spec`` (the mode and zero pads are one of them)."""
+    n, cl = spec.n, spec.channels_last
+    spatial = (*spec.in_spatial, spec.in_channels) if cl else (spec.in_channels, *spec.in_spatial)
+    x_shape = (spec.batch, *spatial) if spec.batched else spatial
+    w_in = spec.in_channels // spec.groups
+    w_shape = (*spec.kernel, w_in, spec.out_channels) if cl else (spec.out_channels, w_in, *spec.kernel)
+    pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(spec.mode_pads, spec.lax_pads))
+    kwargs = dict(stride=spec.stride, padding=pads, dilation=spec.dilation, groups=spec.groups,
+                  padding_mode=spec.mode, channels_last=cl)
+    rebuilt = conv_spec(f"conv{n}d", x_shape, w_shape, None, spec.stride, pads, spec.dilation, spec.groups, spec.mode, cl)
+    assert rebuilt == spec, (rebuilt, spec)
+    return x_shape, w_shape, kwargs
+
+
+def _median_ms(f: Callable[..., Any], args: Sequence[jax.Array], algorithm: str, repeats: int, warmup: int) -> float:
+    with policy.conv_algorithm(algorithm):  # read while tracing
+        compiled = jax.jit(f).lower(*args).compile()
+    for _ in range(warmup):
+        jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def _describe(spec: ConvSpec, dtype: Any, ident: tuple[str, str, str]) -> str:
+    x_shape, w_shape, kw = _conv_arguments(spec)
+
+    def short(letter: str, value: tuple[Any, ...], neutral: Any) -> str:
+        if all(v == neutral for v in value):
+            return ""
+        return f" {letter}{value[0]}" if len(set(value)) == 1 else f" {letter}{value}"
+    pads = kw["padding"]
+    text = f"conv{spec.n}d {x_shape} * {w_shape}" + short("s", spec.stride, 1)
+    text += short("p", tuple(lo for lo, _ in pads), 0) if all(lo == hi for lo, hi in pads) else f" p{pads}"
+    text += short("d", spec.dilation, 1) + (f" g{spec.groups}" if spec.groups > 1 else "")
+    text += (f" {spec.mode}" if spec.mode != "zeros" else "") + (" channels_last" if spec.channels_last else "")
+    return f"{text} {jnp.dtype(dtype).name} on {ident[0]} ({ident[1]})"
+
+
+def _tune_spec(spec: ConvSpec, dtype: Any, parts: Sequence[str], repeats: int, warmup: int,
+               ) -> tuple[policy.Plan, dict[str, dict[str, float]]]:
+    x_shape, w_shape, kw = _conv_arguments(spec)
+    out_shape = jax.eval_shape(lambda x, w: conv(x, w, None, **kw), jax.ShapeDtypeStruct(x_shape, dtype),
+                               jax.ShapeDtypeStruct(w_shape, dtype)).shape
+    rng = np.random.default_rng(0)
+    x, w, ct = (jnp.asarray(rng.standard_normal(s), dtype) for s in (x_shape, w_shape, out_shape))
+
+    def fwd(x: jax.Array, w: jax.Array, ct: jax.Array) -> jax.Array:
+        return conv(x, w, None, **kw)
+
+    def dx(x: jax.Array, w: jax.Array, ct: jax.Array) -> jax.Array:
+        return jax.vjp(lambda x: conv(x, w, None, **kw), x)[1](ct)[0]
+
+    def dw(x: jax.Array, w: jax.Array, ct: jax.Array) -> jax.Array:
+        return jax.vjp(lambda w: conv(x, w, None, **kw), w)[1](ct)[0]
+    candidates = [a for a in policy.ALGORITHMS if policy.valid_for(spec, (a, a, a))]
+    table = policy.cpu_plan(spec) if _lax_platform(jax.devices()[0]) == "cpu" else policy.DIRECT
+    plan, times = list(table), {}
+    for i, (part, f) in enumerate(zip(PARTS, (fwd, dx, dw))):
+        if part not in parts:
+            continue
+        times[part] = {a: round(_median_ms(f, (x, w, ct), a, repeats, warmup), 4) for a in candidates}
+        plan[i] = min(candidates, key=lambda a: (times[part][a], a != table[i]))  # a tie keeps the table's
+    return tuple(plan), times  # type: ignore[return-value]
+
+
+def _check_parts(fn: str, parts: Sequence[str]) -> tuple[str, ...]:
+    parts = tuple(parts)
+    if not parts or any(p not in PARTS for p in parts):
+        raise ValueError(f"{fn}: `parts` must be a non-empty subset of {PARTS}, got {parts!r}")
+    return parts
+
+
+def _tune_specs(fn: str, specs: Sequence[ConvSpec], dtype: Any, *, path: str | os.PathLike[str] | None, store: bool,
+                parts: Sequence[str], repeats: int, warmup: int, progress: bool) -> dict[ConvSpec, policy.Plan]:
+    parts = _check_parts(fn, parts)
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"{fn}: `repeats` must be >= 1 and `warmup` >= 0, got {repeats}, {warmup}")
+    ident = _identity(_lax_platform(jax.devices()[0]))
+    assert ident is not None
+    resolved = _resolve(path if path is not None else (_global_path or enabled_path()))
+    bar = None
+    if progress and len(specs) > 1:
+        try:
+            from tqdm.auto import tqdm  # optional: a progress bar where it is installed
+            bar = tqdm(total=len(specs), desc="jaxconv.tune", unit="conv")
+        except ImportError:
+            pass
+    chosen: dict[ConvSpec, policy.Plan] = {}
+    new: dict[str, dict[str, Any]] = {}
+    try:
+        for spec in specs:
+            plan, times = _tune_spec(spec, dtype, parts, repeats, warmup)
+            chosen[spec] = plan
+            log.info("%s: %s", _describe(spec, dtype, ident), ", ".join(
+                f"{part} {plan[PARTS.index(part)]} {times[part][plan[PARTS.index(part)]]:.3g} ms ("
+                + ", ".join(f"{a} {t:.3g}" for a, t in times[part].items() if a != plan[PARTS.index(part)]) + ")"
+                for part in parts))
+            new[plan_key(spec, dtype, ident[0])] = {
+                "plan": list(plan), "times_ms": times, "parts": list(parts),
+                "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "platform": ident[0], "device_kind": ident[1], "jax": ident[2], "dtype": jnp.dtype(dtype).name,
+                "spec": _spec_string(spec)}
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if store and new:
+        _store(resolved, new)
+        _refresh(resolved)
+    return chosen
+
+
+def tune_conv(x_shape: Sequence[int], w_shape: Sequence[int], stride: IntOrSeq = 1, padding: Padding = 0,
+              dilation: IntOrSeq = 1, groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False,
+              dtype: Any = jnp.float32, parts: Sequence[str] = PARTS, path: str | os.PathLike[str] | None = None,
+              store: bool = True, repeats: int = 5, warmup: int = 2) -> tuple[str, str, str]:
+    """Time every algorithm for one convolution shape on the default backend; return and store the fastest plan.
+
+    The arguments are :func:`jaxconv.conv`'s (shapes instead of arrays). Each part in ``parts``
+    (``"fwd"``, ``"dx"``, ``"dw"``) is timed with each algorithm forced, as the median of
+    ``repeats`` runs after ``warmup``; a part not timed keeps the policy table's choice. With
+    ``store``, the plan goes into the plan file ``path`` (default: the enabled file, else
+    :func:`default_path`), and a log line on ``logging.getLogger("jaxconv.tuning")`` says what was chosen.
+
+    >>> import tempfile
+    >>> tune_conv((1, 2, 8, 8), (3, 2, 3, 3), path=tempfile.mkdtemp() + "/p.json", repeats=1, parts=("fwd",))[0] in (
+    ...     "direct", "direct_hipad", "gemm", "taps")
+    True
+    """
+    spec = conv_spec("tune_conv", tuple(x_shape), tuple(w_shape), None, stride, padding, dilation, groups,
+                     padding_mode, channels_last)
+    return _tune_specs("tune_conv", [spec], dtype, path=path, store=store, parts=parts, repeats=repeats,
+                       warmup=warmup, progress=False)[spec]
+
+
+def _is_nnx_module(obj: object) -> bool:
+    if not any(c.__module__.startswith("flax") for c in type(obj).__mro__):
+        return False
+    try:
+        from flax import nnx
+    except ImportError:
+        return False
+    return isinstance(obj, nnx.Module)
+
+
+def _floating_dtype(leaves: Sequence[Any]) -> Any:
+    for leaf in leaves:
+        dt = getattr(leaf, "dtype", None)
+        if dt is not None and jnp.issubdtype(dt, jnp.floating):
+            return jnp.dtype(dt)
+    return jnp.dtype(jnp.float32)
+
+
+def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: Sequence[str] = PARTS,
+         path: str | os.PathLike[str] | None = None, store: bool = True, repeats: int = 5, warmup: int = 2,
+         progress: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
+    """Tune every distinct convolution of ``fn(*example_args, **example_kwargs)`` (a function or an NNX model).
+
+    ``fn`` is traced once, abstractly (arrays or ``jax.ShapeDtypeStruct`` as examples; other
+    arguments are passed as they are; an NNX model is traced on a copy, so its state is untouched),
+    recording every conv spec; each is timed as :func:`tune_conv` does (``dtype``: that of the first
+    floating-point example, else float32), with a tqdm progress bar where tqdm is installed and
+    ``progress`` is set. Returns ``{spec: plan}``; with ``store`` the plans go into the plan file
+    (default: the enabled file, else :func:`default_path`). Keyword arguments that are not the
+    tuning options here go to ``fn``.
+
+    >>> import tempfile, jax, jax.numpy as jnp, jaxconv
+    >>> def net(x):
+    ...     return jaxconv.conv2d(jaxconv.conv2d(x, jnp.ones((4, 3, 3, 3))), jnp.ones((2, 4, 1, 1)))
+    >>> plans = jaxconv.tune(net, jax.ShapeDtypeStruct((1, 3, 10, 10), jnp.float32),
+    ...                      path=tempfile.mkdtemp() + "/p.json", repeats=1, warmup=0, progress=False)
+    >>> [spec.kernel for spec in plans]
+    [(3, 3), (1, 1)]
+    """
+    leaves = jax.tree_util.tree_leaves((example_args, example_kwargs))
+    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in example_args]
+    traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(example_args, arrays) if a]
+    dtype = _floating_dtype(leaves) if dtype is None else jnp.dtype(dtype)
+
+    def call(model: Any, *flat: Any) -> Any:
+        it = iter(flat)
+        args = [next(it) if a else v for v, a in zip(example_args, arrays)]
+        return model(*args, **example_kwargs)
+    with recording() as specs:
+        if _is_nnx_module(fn):
+            from flax import nnx
+            graphdef, state = nnx.split(fn)
+            jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state, *traced)
+        else:
+            jax.eval_shape(functools.partial(call, fn), *traced)
+    return _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
+                       progress=progress)
+
+
+_env_path = os.environ.get(ENV_VAR)
+if _env_path:
+    enable(_env_path)
+

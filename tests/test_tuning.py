@@ -1,0 +1,315 @@
+"""Measured plans (jaxconv.tuning, issue #14 item 5): timing, the plan file, enabling, exactness.
+
+Every file lives in ``tmp_path``. The oracles: the plan file's own format (JSON read back),
+``jaxconv.policy``'s table, the traced programs (counted traces, the ops of the lowered HLO), and
+the direct lax path for values (every forced path agrees with it to float32 rounding).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxconv
+import jaxconv.nn
+from jaxconv import policy, tuning
+from jaxconv.shapes import conv_spec
+from jaxconv.tuning import PlanFileWarning
+
+ROOT = Path(__file__).resolve().parents[1]
+D, H, G = "direct", "direct_hipad", "gemm"
+# Small enough for the table to keep XLA's own convolution everywhere (all dispatch).
+X, W = (1, 2, 8, 8), (3, 2, 3, 3)
+SPEC = conv_spec("conv2d", X, W, None, 1, 1, 1, 1, "zeros", False)
+
+
+@pytest.fixture(autouse=True)
+def _off():
+    """Every test starts and ends with measured plans off and no hook installed."""
+    tuning.disable()
+    yield
+    tuning.disable()
+    assert policy.measured_plan is None and policy._recorder is None
+
+
+def entry(spec, plan, *, platform="cpu", device_kind=None, jax_version=None, dtype="float32"):
+    """A plan-file entry as tune writes it (the key of this process unless told otherwise)."""
+    ident = tuning._identity("cpu")
+    kind, version = device_kind or ident[1], jax_version or ident[2]
+    key = f"{platform} | {kind} | jax {version} | {dtype} | {tuning._spec_string(spec)}"
+    return key, {"plan": list(plan), "times_ms": {}, "measured": "2026-01-01T00:00:00+00:00", "platform": platform,
+                 "device_kind": kind, "jax": version, "dtype": dtype, "spec": tuning._spec_string(spec)}
+
+
+def write(path, *entries):
+    tuning._store(os.fspath(path), dict(entries))
+
+
+def close(a, b, what):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=2e-5 * max(1.0, float(np.abs(b).max())),
+                               err_msg=what)
+
+
+def test_tune_conv_returns_a_valid_plan_and_writes_the_keyed_file(tmp_path, caplog):
+    """oracle: the file read back as JSON (format, version, key of backend/device/jax/dtype/spec); the log line."""
+    path = tmp_path / "sub" / "plans.json"
+    with caplog.at_level(logging.INFO, logger="jaxconv.tuning"):
+        plan = tuning.tune_conv((2, 3, 12, 12), (4, 3, 3, 3), stride=2, padding=1, path=path, repeats=2, warmup=1)
+    spec = conv_spec("conv2d", (2, 3, 12, 12), (4, 3, 3, 3), None, 2, 1, 1, 1, "zeros", False)
+    assert len(plan) == 3 and all(a in policy.ALGORITHMS for a in plan) and policy.valid_for(spec, plan)
+    data = json.loads(path.read_text())
+    assert data["format"] == "jaxconv-plans" and data["version"] == 1
+    key = tuning.plan_key(spec)
+    assert list(data["entries"]) == [key]
+    platform, kind, version, dtype, static = key.split(" | ")
+    assert (platform, version, dtype) == ("cpu", f"jax {jax.__version__}", "float32")
+    assert kind.startswith(jax.devices()[0].device_kind)
+    assert "in_channels=3" in static and "stride=(2,2)" in static
+    e = data["entries"][key]
+    assert e["plan"] == list(plan)
+    candidates = [a for a in policy.ALGORITHMS if policy.valid_for(spec, (a, a, a))]
+    for i, part in enumerate(tuning.PARTS):
+        assert sorted(e["times_ms"][part]) == sorted(candidates)
+        assert e["times_ms"][part][plan[i]] == min(e["times_ms"][part].values())
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "jaxconv.tuning"]
+    assert line.startswith(f"conv2d (2, 3, 12, 12) * (4, 3, 3, 3) s2 p1 float32 on cpu ({kind}): fwd {plan[0]} ")
+    assert f"dx {plan[1]} " in line and f"dw {plan[2]} " in line
+    assert not list(tmp_path.glob("sub/.*.tmp"))  # the temp file was replaced into place
+    # a part not timed keeps the table's choice; bad arguments are refused
+    part = tuning.tune_conv(X, W, padding=1, path=path, parts=("dw",), repeats=1, warmup=0)
+    assert part[:2] == policy.cpu_plan(SPEC)[:2]
+    with pytest.raises(ValueError, match="parts"):
+        tuning.tune_conv(X, W, parts=("bwd",), store=False)
+
+
+def _write_many(path: str, tag: str, n: int) -> None:
+    from jaxconv import tuning as t
+    spec = conv_spec("conv2d", X, W, None, 1, 1, 1, 1, "zeros", False)
+    for i in range(n):
+        t._store(path, {f"{tag}-{i}": {"plan": ["direct"] * 3, "spec": t._spec_string(spec)}})
+
+
+def test_two_processes_writing_at_once_keep_both_entries(tmp_path):
+    """oracle: the file after two processes' read-merge-writes interleave: every entry of both, valid JSON."""
+    path = os.fspath(tmp_path / "plans.json")
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process running XLA's threads
+    procs = [ctx.Process(target=_write_many, args=(path, tag, 12)) for tag in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    data = json.loads(Path(path).read_text())
+    assert sorted(data["entries"]) == sorted(f"{t}-{i}" for t in "ab" for i in range(12))
+    assert data["format"] == "jaxconv-plans"
+
+
+@pytest.mark.parametrize("content, why", [
+    ("{not json", "corrupt"),
+    ('{"format": "jaxconv-plans", "entr', "corrupt"),
+    ('{"format": "other-tool", "version": 1, "entries": {}}', "foreign"),
+    ('{"format": "jaxconv-plans", "version": 2, "entries": {}}', "foreign"),
+    ("[1, 2]", "foreign"),
+])
+def test_a_corrupt_or_foreign_file_warns_is_ignored_and_rebuilt(tmp_path, content, why):
+    """oracle: the warning (naming the file and why); the file after the next write (jaxconv's format, one entry)."""
+    path = tmp_path / "plans.json"
+    path.write_text(content)
+    with pytest.warns(PlanFileWarning, match=f"{path}.*{why}"):
+        assert tuning.load_plans(path) == {}
+    with pytest.warns(PlanFileWarning, match=why):
+        tuning.enable(path)  # enabled, with no plans: the table decides
+    assert policy.plans(SPEC) == {"cpu": policy.cpu_plan(SPEC), "default": policy.DIRECT}
+    tuning.disable()
+    with pytest.warns(PlanFileWarning, match="rebuilt by this write"):
+        write(path, entry(SPEC, (G, G, G)))
+    data = json.loads(path.read_text())
+    assert data["format"] == "jaxconv-plans" and data["version"] == 1 and len(data["entries"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(tuning.load_plans(path)) == 1
+
+
+def test_a_corrupt_file_is_rebuilt_by_tune(tmp_path):
+    """oracle: the file after tune_conv (valid, the tuned entry only)."""
+    path = tmp_path / "plans.json"
+    path.write_bytes(b"\xff\xfe garbage")
+    with pytest.warns(PlanFileWarning, match="rebuilt"):
+        tuning.tune_conv(X, W, padding=1, path=path, parts=("fwd",), repeats=1, warmup=0)
+    assert list(json.loads(path.read_text())["entries"]) == [tuning.plan_key(SPEC)]
+
+
+def test_enabled_plans_decide_their_own_platform_only(tmp_path):
+    """oracle: policy.plans with and without the file: its plan for cpu, the table's default (and no cuda key);
+    entries of another device, jax version or platform are not this process's; a plan a spec cannot run is dropped."""
+    path = tmp_path / "plans.json"
+    grouped = conv_spec("conv2d", (1, 4, 8, 8), (4, 2, 3, 3), None, 1, 1, 1, 2, "zeros", False)
+    other = conv_spec("conv2d", (1, 2, 9, 9), W, None, 1, 1, 1, 1, "zeros", False)
+    write(path, entry(SPEC, (G, H, G)), entry(SPEC, (H, H, H), platform="cuda", device_kind="NVIDIA H100"),
+          entry(grouped, (G, G, G)), entry(other, (G, G, G), jax_version="0.0.1"),
+          entry(other, (G, G, G), device_kind="cpu (another machine)"))
+    table = {"cpu": policy.cpu_plan(SPEC), "default": policy.DIRECT}
+    assert policy.plans(SPEC) == table and table["cpu"] == (D, D, D)
+    with tuning.use_plans(path):
+        assert tuning.enabled_path() == os.fspath(path)
+        assert policy.plans(SPEC) == {"cpu": (G, H, G), "default": policy.DIRECT}
+        assert policy.plans(grouped) == {"cpu": policy.cpu_plan(grouped), "default": policy.DIRECT}
+        assert policy.plans(other) == {"cpu": policy.cpu_plan(other), "default": policy.DIRECT}
+        with policy.conv_algorithm(D):  # the scoped switch still wins everywhere
+            assert policy.plans(SPEC) == {"cpu": (D, D, D), "default": (D, D, D)}
+    assert policy.plans(SPEC) == table and tuning.enabled_path() is None
+    tuning.enable(path)
+    assert policy.plans(SPEC)["cpu"] == (G, H, G)
+    tuning.disable()
+    assert policy.plans(SPEC) == table
+    # a float32 entry wins over another dtype's; without one, the latest measured
+    write(path, entry(SPEC, (H, G, G), dtype="bfloat16"))
+    with tuning.use_plans(path):
+        assert policy.plans(SPEC)["cpu"] == (G, H, G)
+
+
+def test_toggling_plans_retraces(tmp_path):
+    """oracle: the traced programs. A jitted function retraces when plans are turned on, reuses its programs when
+    they are turned off again, and retraces after tune writes into the enabled file."""
+    path = tmp_path / "plans.json"
+    write(path, entry(SPEC, (G, G, G)))
+    x, w = jnp.ones(X), jnp.ones(W)
+    traces = []
+
+    @jax.jit
+    def f(x, w):
+        traces.append(1)
+        return jaxconv.conv2d(x, w, padding=1)
+    f(x, w)
+    assert "dot_general" not in f.lower(x, w).as_text()
+    with tuning.use_plans(path):
+        f(x, w)
+        assert "dot_general" in f.lower(x, w).as_text()
+    f(x, w)
+    assert len(traces) == 2
+    tuning.enable(path)
+    f(x, w)
+    tuning.disable()
+    f(x, w)
+    assert len(traces) == 3
+    tuning.enable(tmp_path / "new.json")  # empty: the table
+    f(x, w)
+    n = len(traces)
+    tuning.tune_conv(X, W, padding=1, parts=("fwd",), repeats=1, warmup=0)  # into the enabled file
+    assert (tmp_path / "new.json").exists()
+    f(x, w)
+    assert len(traces) == n + 1
+
+
+def test_tuned_and_file_plans_compute_what_the_direct_path_does(tmp_path):
+    """oracle: the direct lax path (values and both gradients, float32 rounding), for the tuned plan and for
+    mixed plans put into the file by hand (checked to be in the program)."""
+    path = tmp_path / "plans.json"
+    args = dict(stride=2, padding=((1, 0), (2, 1)), dilation=(1, 2))
+    xs, ws = (2, 3, 11, 10), (4, 3, 3, 2)
+    tuning.tune_conv(xs, ws, **args, path=path, repeats=1, warmup=0)
+    spec = conv_spec("conv2d", xs, ws, None, args["stride"], args["padding"], args["dilation"], 1, "zeros", False)
+    r = np.random.default_rng(0)
+    x, w = jnp.asarray(r.standard_normal(xs), jnp.float32), jnp.asarray(r.standard_normal(ws), jnp.float32)
+    ct = jnp.asarray(r.standard_normal(jax.eval_shape(lambda: jaxconv.conv2d(x, w, **args)).shape), jnp.float32)
+
+    def run(x, w, ct):
+        y, vjp = jax.vjp(lambda x, w: jaxconv.conv2d(x, w, **args), x, w)
+        return (y, *vjp(ct))
+    with policy.conv_algorithm(D):
+        ref = jax.jit(run)(x, w, ct)
+    for plan in (None, (G, H, D)):
+        if plan is not None:
+            write(path, entry(spec, plan))
+        with tuning.use_plans(path):
+            got = jax.jit(run)(x, w, ct)
+            assert ("dot_general" in jax.jit(run).lower(x, w, ct).as_text()) == (G in policy.plans(spec)["cpu"])
+        for name, a, b in zip(("y", "dx", "dw"), got, ref):
+            close(a, b, f"{plan} {name}")
+
+
+def test_environment_variable_enables_a_file_at_import(tmp_path):
+    """oracle: policy.plans in a fresh interpreter with JAXCONV_PLANS set (the file's plan), then disabled (the table)."""
+    path = tmp_path / "plans.json"
+    write(path, entry(SPEC, (G, D, G)))
+    code = ("import jaxconv; from jaxconv import policy, tuning; from jaxconv.shapes import conv_spec\n"
+            f"spec = conv_spec('conv2d', {X}, {W}, None, 1, 1, 1, 1, 'zeros', False)\n"
+            "print(tuning.enabled_path()); print(policy.plans(spec)['cpu'])\n"
+            "tuning.disable(); print(policy.plans(spec)['cpu'])")
+    env = {**os.environ, "JAXCONV_PLANS": os.fspath(path), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == [os.fspath(path), str((G, D, G)), str(policy.cpu_plan(SPEC))]
+
+
+def test_tune_a_function_records_each_distinct_conv(tmp_path):
+    """oracle: the specs conv_spec gives for the function's two convs (the repeated one once), the file's keys;
+    recorded even when the convs are already in the jit cache."""
+    path = tmp_path / "plans.json"
+    w1, w2 = jnp.ones((4, 3, 3, 3)), jnp.ones((2, 4, 1, 1))
+
+    def net(x, scale=1.0):
+        h = jaxconv.conv2d(x, w1, padding=1)
+        return jaxconv.conv2d(jaxconv.conv2d(h, jnp.ones((4, 4, 3, 3)), padding=1)[:, :4] * scale, w2)
+    x = jnp.ones((2, 3, 8, 8))
+    jax.jit(net)(x)  # warm caches
+    plans = jaxconv.tune(net, x, scale=2.0, path=path, repeats=1, warmup=0, parts=("fwd",), progress=False)
+    expected = [conv_spec("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), None, 1, 1, 1, 1, "zeros", False),
+                conv_spec("conv2d", (2, 4, 8, 8), (4, 4, 3, 3), None, 1, 1, 1, 1, "zeros", False),
+                conv_spec("conv2d", (2, 4, 8, 8), (2, 4, 1, 1), None, 1, 0, 1, 1, "zeros", False)]
+    assert list(plans) == expected
+    assert sorted(tuning.load_plans(path)) == sorted(tuning.plan_key(s) for s in expected)
+    assert policy._recorder is None
+
+
+def test_tune_an_nnx_model_leaves_it_untouched_and_shows_progress(tmp_path, capsys, monkeypatch):
+    """oracle: the model's state before and after; tqdm's bar on stderr, and none (no error) without tqdm."""
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    model = jaxconv.nn.Sequential(jaxconv.nn.Conv2d(3, 4, 3, padding=1, rngs=nnx.Rngs(0)), jaxconv.nn.BatchNorm2d(4),
+                                  jaxconv.nn.Conv2d(4, 2, 1, rngs=nnx.Rngs(1)))
+    before = jax.tree_util.tree_map(np.asarray, nnx.state(model))
+    x = jax.ShapeDtypeStruct((2, 3, 6, 6), jnp.float32)
+    plans = jaxconv.tune(model, x, path=tmp_path / "p.json", repeats=1, warmup=0, parts=("fwd",))
+    assert [s.kernel for s in plans] == [(3, 3), (1, 1)]
+    assert all(k.split(" | ")[3] == "float32" for k in tuning.load_plans(tmp_path / "p.json"))
+    after = jax.tree_util.tree_map(np.asarray, nnx.state(model))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, before, after)
+    if __import__("importlib").util.find_spec("tqdm"):
+        assert "jaxconv.tune" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert len(jaxconv.tune(model, x, store=False, repeats=1, warmup=0, parts=("fwd",))) == 2
+    assert "jaxconv.tune" not in capsys.readouterr().err
+
+
+def test_recording_nests_and_restores():
+    """oracle: the hook's contract (inner and outer blocks both see the inner trace; restored after)."""
+    def f(x):
+        return jaxconv.conv2d(x, jnp.ones(W), padding=1)
+    with tuning.recording() as outer:
+        with tuning.recording() as inner:
+            jax.eval_shape(f, jax.ShapeDtypeStruct(X, jnp.float32))
+        jax.eval_shape(f, jax.ShapeDtypeStruct(X, jnp.float32))
+    assert inner == [SPEC] and outer == [SPEC]
+    assert policy._recorder is None
+
+
+def test_default_path_follows_xdg(monkeypatch, tmp_path):
+    """oracle: the XDG base-directory rule."""
+    monkeypatch.setenv("XDG_CACHE_HOME", os.fspath(tmp_path))
+    assert tuning.default_path() == tmp_path / "jaxconv" / "plans.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert tuning.default_path() == Path.home() / ".cache" / "jaxconv" / "plans.json"
