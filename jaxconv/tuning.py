@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import hashlib
 import itertools
 import json
 import logging
@@ -78,7 +79,7 @@ class PlanFileWarning(UserWarning):
 
 
 # --- the plan set in effect ------------------------------------------------------------------
-# A token ("<generation>:<path>") names one loaded snapshot of a plan file; "" is off. It is a JAX
+# A token ("<digest of the plans>:<path>") names one loaded snapshot of a plan file; "" is off. It is a JAX
 # config state in the jit cache key and the trace context (as policy's conv_algorithm), so each
 # snapshot gets its own programs. _TRACE_TAG does the same for recording(): a fresh tag makes
 # every jitted conv retrace, so that policy.plans sees (and records) its spec.
@@ -99,7 +100,6 @@ def _bad_token(value: object) -> None:
 
 
 _lock = threading.Lock()
-_generation = itertools.count(1)
 # token -> {(platform, device kind, jax version, spec string): {dtype: (measured, plan)}}
 _tables: dict[str, dict[tuple[str, str, str, str], dict[str, tuple[str, policy.Plan]]]] = {}
 _global_path: str | None = None
@@ -272,8 +272,10 @@ def _load_token(path: str) -> str:
             continue  # an entry of an algorithm this version lacks, or hand-edited: the table decides
         p, kind, version, spec, dtype = fields
         table.setdefault((p, kind, version, spec), {})[dtype] = (str(entry.get("measured", "")), plan)  # type: ignore[index]
+    # The same plans give the same token (and so the same jit cache entries) however often they are loaded.
+    digest = hashlib.sha256(repr(sorted(table.items())).encode()).hexdigest()[:16]
+    token = f"{digest}:{path}"
     with _lock:
-        token = f"{next(_generation)}:{path}"
         _tables[token] = table
     return token
 
@@ -289,9 +291,9 @@ def _measured(spec: ConvSpec, platform: str) -> policy.Plan | None:
     by_dtype = table.get((*ident, _spec_string(spec)))
     if not by_dtype:
         return None
-    if "float32" in by_dtype:
-        return by_dtype["float32"][1]
-    return max(by_dtype.values())[1]  # the latest measured
+    plan = by_dtype["float32"][1] if "float32" in by_dtype else max(by_dtype.values())[1]  # else the latest measured
+    log.debug("measured plan on %s for %s: %s", platform, spec, plan)
+    return plan
 
 
 def _install() -> None:
@@ -350,6 +352,8 @@ def use_plans(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
     """Make a plan file's plans decide for the functions traced in this block (this thread); ``None``: the default file.
 
     The file is read on entry: what :func:`tune` adds inside the block takes effect in the next block.
+    A block with the same plans as an earlier one reuses its jitted programs (the plan set is named by a
+    digest of its plans), so entering one per step costs a file read, not a retrace.
 
     >>> import tempfile
     >>> with use_plans(tempfile.mkdtemp() + "/plans.json"):
@@ -575,8 +579,8 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
          progress: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
     """Tune every distinct convolution of ``fn(*example_args, **example_kwargs)`` (a function or an NNX model).
 
-    ``fn`` is traced once, abstractly (arrays or ``jax.ShapeDtypeStruct`` as examples; other
-    arguments are passed as they are; an NNX model is traced on a copy, so its state is untouched),
+    ``fn`` is traced once, abstractly (the arrays and ``jax.ShapeDtypeStruct`` leaves of the examples;
+    other leaves are passed as they are; an NNX model is traced on a copy, so its state is untouched),
     recording every conv spec; each is timed as :func:`tune_conv` does (``dtype``: that of the first
     floating-point example, else float32), with a tqdm progress bar where tqdm is installed and
     ``progress`` is set. Returns ``{spec: plan}``; with ``store`` the plans go into the plan file
@@ -591,15 +595,15 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     >>> [spec.kernel for spec in plans]
     [(3, 3), (1, 1)]
     """
-    leaves = jax.tree_util.tree_leaves((example_args, example_kwargs))
-    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in example_args]
-    traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(example_args, arrays) if a]
+    leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
+    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
+    traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(leaves, arrays) if a]
     dtype = _floating_dtype(leaves) if dtype is None else jnp.dtype(dtype)
 
-    def call(model: Any, *flat: Any) -> Any:
+    def call(model: Any, *flat: Any) -> Any:  # the array leaves abstract, every other leaf as it is
         it = iter(flat)
-        args = [next(it) if a else v for v, a in zip(example_args, arrays)]
-        return model(*args, **example_kwargs)
+        args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
+        return model(*args, **kwargs)
     with recording() as specs:
         if _is_nnx_module(fn):
             from flax import nnx

@@ -181,7 +181,7 @@ def test_enabled_plans_decide_their_own_platform_only(tmp_path):
 
 def test_toggling_plans_retraces(tmp_path):
     """oracle: the traced programs. A jitted function retraces when plans are turned on, reuses its programs when
-    they are turned off again, and retraces after tune writes into the enabled file."""
+    they are turned off again or turned on with the same plans, and retraces after tune writes into the enabled file."""
     path = tmp_path / "plans.json"
     write(path, entry(SPEC, (G, G, G)))
     x, w = jnp.ones(X), jnp.ones(W)
@@ -198,14 +198,20 @@ def test_toggling_plans_retraces(tmp_path):
         assert "dot_general" in f.lower(x, w).as_text()
     f(x, w)
     assert len(traces) == 2
+    with tuning.use_plans(path):  # the same plans again: the same programs
+        f(x, w)
+    assert len(traces) == 2
+    write(path, entry(SPEC, (G, D, G)))  # new plans: a new plan set
     tuning.enable(path)
     f(x, w)
+    assert len(traces) == 3 and "dot_general" in f.lower(x, w).as_text()
     tuning.disable()
     f(x, w)
     assert len(traces) == 3
-    tuning.enable(tmp_path / "new.json")  # empty: the table
+    tuning.enable(tmp_path / "new.json")  # empty: the table, but another plan set
     f(x, w)
     n = len(traces)
+    assert n == 4
     tuning.tune_conv(X, W, padding=1, parts=("fwd",), repeats=1, warmup=0)  # into the enabled file
     assert (tmp_path / "new.json").exists()
     f(x, w)
