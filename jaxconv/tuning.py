@@ -480,9 +480,23 @@ def _tune_spec(spec: ConvSpec, dtype: Any, parts: Sequence[str], repeats: int, w
     for i, (part, f) in enumerate(zip(PARTS, (fwd, dx, dw))):
         if part not in parts:
             continue
-        times[part] = {a: round(_median_ms(f, (x, w, ct), a, repeats, warmup), 4) for a in candidates}
-        plan[i] = min(candidates, key=lambda a: (times[part][a], a != table[i]))  # a tie keeps the table's
+        times[part] = {}
+        for a in candidates:
+            try:
+                times[part][a] = round(_median_ms(f, (x, w, ct), a, repeats, warmup), 4)
+            except Exception as e:  # a formulation that fails here is no candidate (the log says why)
+                log.warning("tune: %s %s failed for %s: %s: %s", part, a, spec, type(e).__name__, e)
+        if times[part]:
+            plan[i] = min(times[part], key=lambda a: (times[part][a], a != table[i]))  # a tie keeps the table's
     return tuple(plan), times  # type: ignore[return-value]
+
+
+def _summary(part: str, plan: policy.Plan, times: dict[str, dict[str, float]]) -> str:
+    """``fwd gemm 0.089 ms (direct 0.205, direct_hipad 0.114)``: the choice of one part and the others' times."""
+    chosen, t = plan[PARTS.index(part)], times[part]
+    if chosen not in t:
+        return f"{part} {chosen} (the table's: no candidate ran)"
+    return f"{part} {chosen} {t[chosen]:.3g} ms (" + ", ".join(f"{a} {v:.3g}" for a, v in t.items() if a != chosen) + ")"
 
 
 def _check_parts(fn: str, parts: Sequence[str]) -> tuple[str, ...]:
@@ -513,10 +527,7 @@ def _tune_specs(fn: str, specs: Sequence[ConvSpec], dtype: Any, *, path: str | o
         for spec in specs:
             plan, times = _tune_spec(spec, dtype, parts, repeats, warmup)
             chosen[spec] = plan
-            log.info("%s: %s", _describe(spec, dtype, ident), ", ".join(
-                f"{part} {plan[PARTS.index(part)]} {times[part][plan[PARTS.index(part)]]:.3g} ms ("
-                + ", ".join(f"{a} {t:.3g}" for a, t in times[part].items() if a != plan[PARTS.index(part)]) + ")"
-                for part in parts))
+            log.info("%s: %s", _describe(spec, dtype, ident), ", ".join(_summary(part, plan, times) for part in parts))
             new[plan_key(spec, dtype, ident[0])] = {
                 "plan": list(plan), "times_ms": times, "parts": list(parts),
                 "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

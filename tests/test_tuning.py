@@ -319,3 +319,22 @@ def test_default_path_follows_xdg(monkeypatch, tmp_path):
     assert tuning.default_path() == tmp_path / "jaxconv" / "plans.json"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert tuning.default_path() == Path.home() / ".cache" / "jaxconv" / "plans.json"
+
+
+def test_fastest_per_part_ties_keep_the_table_and_a_failing_candidate_is_skipped(tmp_path, monkeypatch, caplog):
+    """oracle: made-up timings (no clock): the minimum per part; a tie goes to the table's choice; a formulation
+    that raises is left out with a warning."""
+    fake = {("fwd", G): 1.0, ("fwd", D): 2.0, ("dx", G): 3.0, ("dx", D): 3.0, ("dw", H): 0.5}
+
+    def median(f, args, algorithm, repeats, warmup):
+        if algorithm == "gemm" and f.__name__ == "dw":
+            raise RuntimeError("no such kernel")
+        return fake.get((f.__name__, algorithm), 9.0)
+    monkeypatch.setattr(tuning, "_median_ms", median)
+    with caplog.at_level(logging.INFO, logger="jaxconv.tuning"):
+        plan = tuning.tune_conv(X, W, padding=1, path=tmp_path / "p.json")
+    assert policy.cpu_plan(SPEC)[1] == D and plan == (G, D, H)
+    (e,) = tuning.load_plans(tmp_path / "p.json").values()
+    valid = [a for a in policy.ALGORITHMS if policy.valid_for(SPEC, (a, a, a))]
+    assert sorted(e["times_ms"]["fwd"]) == sorted(valid) and sorted(e["times_ms"]["dw"]) == sorted(set(valid) - {G})
+    assert any("dw gemm failed" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
