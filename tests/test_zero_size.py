@@ -52,11 +52,10 @@ def case(fn: str, call: Callable[..., Any], *shapes: tuple[int, ...], **kw: Any)
     CASES.append(Case(fn, call, shapes, **kw))
 
 
-# Differences left to the modules being rewritten (strict xfails: they fail once fixed, to be removed then).
-_CONV_C0 = ("torch returns (N, 0, *out) for C = 0 (its empty-input backend drops out_channels); jaxconv returns "
-            "(N, out_channels, *out) zeros; jaxconv/convolution.py is outside this change")
-_ADAPTIVE_OUT0 = ("torch returns an empty output for output_size 0; jaxconv.shapes.rules.adaptive_pool_bins and the "
-                  "pool kernels (outside this change) reject it")
+# A deliberate difference (README "Error rules"), tested as such in test_conv_zero_channels_difference: for C = 0
+# torch returns (N, 0, *out) (its empty-input path drops out_channels); jaxconv returns the empty sum, (N,
+# out_channels, *out) zeros (plus the bias), the shape every other input size gives.
+_CONV_C0 = "deliberate difference: jaxconv returns (N, out_channels, *out) zeros for C = 0, torch (N, 0, *out)"
 
 # --- convolutions: x (N, C, *spatial), weight (O, C, *k) / transposed (C, O, *k) -------------
 for n in (1, 2, 3):
@@ -111,7 +110,7 @@ for n in (1, 2, 3):
             tag = "out=" + "x".join(map(str, out))
             for kind in ("avg", "max"):
                 f = f"adaptive_{kind}_pool{n}d"
-                case(f, lambda m, x, _f=f, _o=out: getattr(m, _f)(x, _o), x, arg="output_size", tag=tag, xfail=_ADAPTIVE_OUT0)
+                case(f, lambda m, x, _f=f, _o=out: getattr(m, _f)(x, _o), x, arg="output_size", tag=tag)
     # max_unpool: input and indices of one shape (indices all 0: valid, and no element is placed)
     for x in _zero_shapes(n, 3):
         case(f"max_unpool{n}d", lambda m, x, i, _n=n: getattr(m, f"max_unpool{_n}d")(x, i, 2), x, x, ints=(1,))
@@ -208,8 +207,12 @@ def _jax(c: Case) -> Any:
     return c.jax_call(*arrays) if c.jax_call is not None else c.call(jaxconv, *arrays)
 
 
+SAME = [c for c in CASES if c.xfail != _CONV_C0]
+DIFFERENT = [c for c in CASES if c.xfail == _CONV_C0]
+
+
 @pytest.mark.parametrize("c", [pytest.param(c, marks=pytest.mark.xfail(reason=c.xfail, strict=True)) if c.xfail else c
-                               for c in CASES], ids=[c.id() for c in CASES])
+                               for c in SAME], ids=[c.id() for c in SAME])
 def test_zero_size_as_torch(c: Case) -> None:
     """oracle: torch 2.13 (CPU; the meta device's shape function where marked) raises or returns for this case; jaxconv raises a ValueError naming the function and argument, or returns the same."""
     ref = torch_result(c)
@@ -226,6 +229,18 @@ def test_zero_size_as_torch(c: Case) -> None:
             np.testing.assert_allclose(np.asarray(g, np.float64), r.numpy().astype(np.float64), rtol=1e-5, atol=1e-6)
         else:
             assert g.size == 0
+
+
+@pytest.mark.parametrize("c", DIFFERENT, ids=[c.id() for c in DIFFERENT])
+def test_conv_zero_channels_difference(c: Case) -> None:
+    """oracle: torch 2.13 for what it does (0 output channels), the empty sum for jaxconv (out_channels zeros)."""
+    ref = torch_result(c)
+    got = _jax(c)
+    x_shape, w_shape = c.shapes
+    assert ref.shape[-len(w_shape) + 1] == 0 if len(x_shape) == len(w_shape) - 1 else ref.shape[1] == 0
+    channel_axis = 0 if len(x_shape) == len(w_shape) - 1 else 1
+    assert got.shape[channel_axis] == w_shape[0] and got.shape[channel_axis + 1:] == tuple(ref.shape[channel_axis + 1:])
+    assert not np.asarray(got).any()
 
 
 def test_table_is_small_and_covers_every_op() -> None:

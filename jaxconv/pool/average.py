@@ -142,6 +142,8 @@ def _adaptive_avg(fn: str, n: int, input: Any, output_size: int | Sequence[int |
     input = as_array(fn, "input", input)
     spec = adaptive_pool_spec(fn, input.shape, n, output_size)
     check_dtype(fn, input, floating_only=True)
+    if 0 in spec.out_spatial:  # an empty output, as torch: nothing to compute
+        return jnp.zeros((*input.shape[:input.ndim - n], *spec.out_spatial), input.dtype)
     return _adaptive_avg_jit(input, spec)
 
 

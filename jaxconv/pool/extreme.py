@@ -338,6 +338,10 @@ def _adaptive_max(fn: str, n: int, input: Any, output_size: int | Sequence[int |
     input = as_array(fn, "input", input)
     spec = adaptive_pool_spec(fn, input.shape, n, output_size)
     check_dtype(fn, input, floating_only=False)
+    if 0 in spec.out_spatial:  # an empty output, as torch: nothing to compute
+        shape = (*input.shape[:input.ndim - n], *spec.out_spatial)
+        y = jnp.zeros(shape, input.dtype)
+        return (y, jnp.zeros(shape, _index_dtype())) if return_indices else y
     return _extreme_jit(input, spec, "max", bool(return_indices))
 
 

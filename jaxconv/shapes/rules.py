@@ -384,7 +384,7 @@ def adaptive_pool_bins(input_size: IntOrSeq, output_size: int | Sequence[int | N
 
     torch's rule: ``start = floor(i * in / out)``, ``end = ceil((i + 1) * in / out)``; bins
     overlap where ``out`` does not divide ``in``. ``output_size`` is an int (every dim) or
-    one entry per dim, ``None`` keeping that dim's input size.
+    one entry per dim, ``None`` keeping that dim's input size; 0 gives no bins (an empty output, as torch).
 
     >>> adaptive_pool_bins((5,), 3)
     (((0, 2), (1, 4), (3, 5)),)
@@ -409,8 +409,8 @@ def adaptive_pool_bins(input_size: IntOrSeq, output_size: int | Sequence[int | N
             outs.append(i)
         elif not is_int(v):
             raise arg_error(fn, "output_size", f"must be an int or a sequence of {n} ints or None", output_size, exc=TypeError)
-        elif operator.index(v) < 1:  # type: ignore[call-overload]
-            raise arg_error(fn, "output_size", "must be >= 1 in every spatial dim", output_size)
+        elif operator.index(v) < 0:  # type: ignore[call-overload]
+            raise arg_error(fn, "output_size", "must be >= 0 in every spatial dim (0: an empty output, as torch)", output_size)
         else:
             outs.append(operator.index(v))  # type: ignore[call-overload]
     return tuple(tuple(((o * i) // m, -((-(o + 1) * i) // m)) for o in range(m)) for i, m in zip(ins, outs))

@@ -508,7 +508,9 @@ def _adaptive_pool_spec(fn: str, shape: tuple[int, ...], n: int, output_size: An
     axes = []
     for i, b in zip(spatial, bins):
         o = len(b)
-        if i % o == 0:
+        if o == 0:  # an empty output (torch returns one): no windows
+            axes.append(WindowAxis(i, 0, 1, 1, 1, 0, 0, None, ()))
+        elif i % o == 0:
             # Equal bins are plain windows (kernel = stride = in / out): the strided fast paths apply.
             axes.append(WindowAxis(i, o, i // o, i // o, 1, 0, 0, None, (i // o,) * o))
         else:
