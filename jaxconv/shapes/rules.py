@@ -45,6 +45,7 @@ __all__ = [
     "pool_window_counts",
     "receptive_field",
     "resolve_padding",
+    "unpool_output_shape",
     "window_args",
 ]
 
