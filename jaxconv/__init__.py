@@ -32,8 +32,8 @@ from jaxconv.tuning import tune
 
 __version__ = "0.1.0"
 
-# The ops (each op module's __all__), the shape rules most used, and the two modules users
-# reach through the package (the shape rules and the algorithm policy).
+# The ops (each op module's __all__), the shape rules most used, measured plans (`tune`), and the
+# three modules users reach through the package (the shape rules, the algorithm policy, tuning).
 __all__ = ["conv_flops", "conv_output_shape", "conv_params", "conv_transpose_output_shape", "interpolate", "pad",
            "policy", "pool_output_shape", "receptive_field", "resolve_padding", "shapes", "tune", "tuning",
            "upsample", "upsample_bilinear", "upsample_nearest"]
