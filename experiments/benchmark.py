@@ -14,11 +14,21 @@ each implementation per round) so that a load spike on a shared machine hits
 all of them alike. Each jitted implementation is also lowered and compiled
 once on its own to report its compile time and XLA's memory analysis.
 
+Besides the single ops: ``linear`` at batch 1, 8 and 64 (an ``nn.Linear(9216, 4096)`` weight), the
+forward pass, input gradient and weight gradient of two convolutions timed apart (``conv2d part``), and
+whole networks (``--networks``): resnet18, mobilenet_v2, efficientnet_b0 and convnext_tiny from
+torchvision (random init, dropout and stochastic depth off), batch 8, 128x128, ported once with
+``jaxconv.nn.from_torch``, eval forward and one SGD train step against torch, each network in a fresh
+subprocess so that torch's peak RSS increase over its train step is its own.
+
 Usage::
 
-    python experiments/benchmark.py                # default set, a few minutes
-    python experiments/benchmark.py --quick        # reduced set, < 1 minute
+    python experiments/benchmark.py                # default set (no networks), a few minutes
+    python experiments/benchmark.py --networks     # only the network rows, several minutes
+    python experiments/benchmark.py --all          # both
+    python experiments/benchmark.py --quick        # reduced set with one tiny network, < 1 minute
     python experiments/benchmark.py --json out.json -k conv
+    bash experiments/gpu_benchmark.sh              # on a GPU machine: versions + --gpu --all
 
 Ratios are ``other time / jaxconv time``: above 1 means jaxconv is faster.
 """
@@ -46,8 +56,7 @@ from jax import lax
 from tqdm import tqdm
 
 import jaxconv
-from jaxconv import shapes
-from jaxconv import policy
+from jaxconv import policy, shapes
 from jaxconv.shapes import conv_spec
 
 try:
@@ -85,7 +94,7 @@ class Impl:
 @dataclass
 class Case:
     name: str
-    group: str  # "conv", "pool", "resize", "train", "eager"
+    group: str  # "conv", "parts", "linear", "pool", "resize", "train", "eager", "network"
     build: Callable[[], dict[str, Impl | None]]
     flops: float | None = None  # per call
     quick: bool = False
@@ -95,6 +104,10 @@ class Case:
     # jaxconv hands XLA the very program of the raw-lax column (same algorithm, same padding):
     # the rows where "<= 1.02x lax" measures jaxconv's own overhead.
     same_program: bool = False
+    # Rows measured another way than build + time (the network rows, in a subprocess):
+    # measure(budget, min_rep, max_rep, threads, quick) -> the rows.
+    measure: Callable[..., list[Result]] | None = None
+    quick_label: str = " [quick batch]"  # appended to the name of a --quick row built by quick_build
 
 
 @dataclass
@@ -109,24 +122,44 @@ class Result:
     notes: dict[str, str] = field(default_factory=dict)
     same_program: bool = False
     hlo: dict[str, str] = field(default_factory=dict)  # normalised optimised HLO, to compare programs
+    extra: dict[str, Any] = field(default_factory=dict)  # network rows: model, mode, port time, torch's peak memory
+
+
+# Where the torch column runs: "cpu", or "cuda" under --gpu when torch sees a GPU (set by main).
+TORCH_DEVICE = "cpu"
+
+
+def _tt(a: np.ndarray) -> Any:
+    """A torch tensor of ``a`` on TORCH_DEVICE."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t if TORCH_DEVICE == "cpu" else t.to(TORCH_DEVICE)
 
 
 def _block(v: Any) -> Any:
+    if TORCH_DEVICE != "cpu":
+        torch.cuda.synchronize()
     return jax.block_until_ready(v)
 
 
-def compile_impl(impl: Impl) -> tuple[Callable[[], Any], float, int | None, str]:
-    """AOT-compile a jitted implementation: (a one-call thunk, compile seconds, XLA's peak bytes or None)."""
+def compile_exe(impl: Impl) -> tuple[Any, float, int | None, int | None]:
+    """AOT-compile: (the executable, compile seconds, XLA's peak bytes, XLA's temp bytes; None where not reported)."""
     t0 = time.perf_counter()
     exe = impl.jitted.lower(*impl.args).compile()  # trace + lower + XLA compile
     dt = time.perf_counter() - t0
-    peak = None
+    peak = temp = None
     try:
         m = exe.memory_analysis()
+        temp = m.temp_size_in_bytes
         peak = getattr(m, "peak_memory_in_bytes", 0) or (
             m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
     except Exception:  # not every backend reports it
         pass
+    return exe, dt, peak, temp
+
+
+def compile_impl(impl: Impl) -> tuple[Callable[[], Any], float, int | None, str]:
+    """AOT-compile a jitted implementation: (a one-call thunk, compile seconds, XLA's peak bytes or None)."""
+    exe, dt, peak, _ = compile_exe(impl)
     run, args = impl.run, impl.args
     return ((lambda: run(exe)) if run is not None else (lambda: exe(*args))), dt, peak, _normalised_hlo(exe)
 
@@ -250,7 +283,7 @@ def conv_case(name: str, n: int, cin: int, hw: int, cout: int, k: int, s: int, p
             out["jaxconv"] = _jax_impl(jc, (xj, wj))
             out["lax"] = _jax_impl(rl, (xj, wj))
         if torch is not None:
-            tx, tw, tct = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(ct)
+            tx, tw, tct = _tt(x), _tt(w), _tt(ct)
             if channels_last:  # torch's own NHWC: channels_last memory format
                 tx, tw = tx.contiguous(memory_format=torch.channels_last), tw.contiguous(memory_format=torch.channels_last)
                 tct = tct.contiguous(memory_format=torch.channels_last)
@@ -301,7 +334,7 @@ def conv_transpose_case(bwd: bool, quick: bool = False) -> Case:
         out["jaxconv"] = wrap(jc) if fn is not None else None
         out["lax"] = wrap(rl)
         if torch is not None:
-            tx, tw, tct = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(ct)
+            tx, tw, tct = _tt(x), _tt(w), _tt(ct)
 
             def tf(x: Any, w: Any) -> Any:
                 return F.conv_transpose2d(x, w, None, s)
@@ -327,7 +360,7 @@ def _window_impls(x: np.ndarray, ct: np.ndarray, bwd: bool, jc: Callable[..., An
         "flax": wrap(fl, xh, cth) if flax_linen is not None else None,
     }
     if torch is not None:
-        tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+        tx, tct = _tt(x), _tt(ct)
         out["torch"] = _torch_fb(tf, (tx,), 1, tct) if bwd else _torch_fwd(tf, (tx,))
     return out
 
@@ -424,7 +457,7 @@ def interpolate_case(bwd: bool, quick: bool = False) -> Case:
             return _jax_impl(_fb(f, 1), (xj, ctj)) if bwd else _jax_impl(f, (xj,))
         out: dict[str, Impl | None] = {"jaxconv": wrap(jc) if fn is not None else None, "lax": wrap(rl)}
         if torch is not None:
-            tx, tct = torch.from_numpy(x), torch.from_numpy(ct)
+            tx, tct = _tt(x), _tt(ct)
 
             def tf(x: Any) -> Any:
                 return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
@@ -529,9 +562,9 @@ def lenet_case(quick: bool = False) -> Case:
             print(f"  (LeNet jaxconv.nn column unavailable: {type(e).__name__}: {e})", file=sys.stderr)
 
         if torch is not None:
-            tm = _lenet_torch()
+            tm = _lenet_torch().to(TORCH_DEVICE)
             opt = torch.optim.SGD(tm.parameters(), lr=lr)
-            tx_, ty_ = torch.from_numpy(x), torch.from_numpy(y).long()
+            tx_, ty_ = _tt(x), _tt(y).long()
             loss_fn = torch.nn.CrossEntropyLoss()
 
             def tcall() -> Any:
@@ -557,19 +590,303 @@ def eager_case(kind: str, quick: bool = False) -> Case:
             out["jaxconv"] = Impl(lambda: jaxconv.conv2d(x, w))
             out["lax"] = Impl(lambda: lax.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0))))
             if torch is not None:
-                tx, tw = torch.from_numpy(np.array(x)), torch.ones(1, 1, 3, 3)
+                tx, tw = _tt(np.array(x)), _tt(np.ones((1, 1, 3, 3), np.float32))
                 out["torch"] = _torch_fwd(lambda a, b: F.conv2d(a, b), (tx, tw))
         else:
             fn = _sym("max_pool2d")
             out["jaxconv"] = Impl(lambda: fn(x, 2)) if fn is not None else None
             out["lax"] = Impl(lambda: lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID"))
             if torch is not None:
-                tx = torch.from_numpy(np.array(x))
+                tx = _tt(np.array(x))
                 out["torch"] = _torch_fwd(lambda a: F.max_pool2d(a, 2), (tx,))
         return out
 
     what = "conv2d (1x1x8x8, 3x3)" if kind == "conv" else "max_pool2d (1x1x8x8, k2)"
     return Case(f"eager {what}", "eager", build, None, quick=quick, eager=True)
+
+
+def linear_case(batch: int, bwd: bool, quick: bool = False) -> Case:
+    # AlexNet/VGG's first classifier layer, nn.Linear(9216, 4096): batch 1 is a GEMV over a 151 MB weight.
+    fin, fout = 9216, 4096
+
+    def build(batch: int = batch, fin: int = fin, fout: int = fout) -> dict[str, Impl | None]:
+        rng = np.random.default_rng(6)
+        x, w, b = _rand(rng, (batch, fin)), _rand(rng, (fout, fin), fin ** -0.5), _rand(rng, (fout,))
+        ct = _rand(rng, (batch, fout))
+        xj, wj, bj, ctj = (jnp.asarray(a) for a in (x, w, b, ct))
+
+        def jc(x: Any, w: Any, b: Any) -> Any:
+            return jaxconv.linear(x, w, b)
+
+        def rl(x: Any, w: Any, b: Any) -> Any:
+            return x @ w.T + b
+
+        out: dict[str, Impl | None] = {}
+        for nm, f in (("jaxconv", jc), ("lax", rl)):
+            out[nm] = _jax_impl(_fb(f, 3), (xj, wj, bj, ctj)) if bwd else _jax_impl(f, (xj, wj, bj))
+        if torch is not None:
+            targs = (_tt(x), _tt(w), _tt(b))
+            out["torch"] = _torch_fb(F.linear, targs, 3, _tt(ct)) if bwd else _torch_fwd(F.linear, targs)
+        return out
+
+    def flops(batch: int, fin: int, fout: int) -> float:
+        return float(2 * batch * fin * fout * (3 if bwd else 1))
+
+    qb, qin, qout = 1, 2304, 1024
+    return Case(f"linear 9216->4096 batch {batch} {'fwd+bwd' if bwd else 'fwd'}", "linear", build,
+                flops(batch, fin, fout), quick=quick, quick_build=lambda: build(qb, qin, qout),
+                quick_flops=flops(qb, qin, qout), quick_label=f" [quick: {qin}->{qout}]")
+
+
+PARTS = ("fwd", "dx", "dw")
+
+
+def conv_part_case(name: str, n: int, cin: int, hw: int, cout: int, k: int, s: int, p: int, part: str,
+                   quick: bool = False, quick_n: int = 1) -> Case:
+    """One part of a convolution on its own: the forward pass, the input gradient or the weight gradient.
+
+    JAX: ``jax.vjp`` with respect to ``x`` only (dx) or ``w`` only (dw), returning only the gradient, so
+    XLA drops the forward pass. torch: ``aten.convolution_backward`` with one output mask bit, the kernel
+    autograd runs for that gradient, without autograd's forward pass.
+    """
+    def build(n: int = n) -> dict[str, Impl | None]:
+        rng = np.random.default_rng(7)
+        x = _rand(rng, (n, cin, hw, hw))
+        w = _rand(rng, (cout, cin, k, k), (cin * k * k) ** -0.5)
+        ho = (hw + 2 * p - k) // s + 1
+        ct = _rand(rng, (n, cout, ho, ho))
+        xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+
+        def jc(x: Any, w: Any) -> Any:
+            return jaxconv.conv2d(x, w, None, s, p)
+
+        def rl(x: Any, w: Any) -> Any:
+            return lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+        def part_fn(f: Callable[..., Any]) -> Impl:
+            if part == "fwd":
+                return _jax_impl(f, (xj, wj))
+            if part == "dx":
+                return _jax_impl(lambda x, w, ct: jax.vjp(lambda x: f(x, w), x)[1](ct)[0], (xj, wj, ctj))
+            return _jax_impl(lambda x, w, ct: jax.vjp(lambda w: f(x, w), w)[1](ct)[0], (xj, wj, ctj))
+
+        out: dict[str, Impl | None] = {"jaxconv": part_fn(jc), "lax": part_fn(rl)}
+        if torch is not None:
+            tx, tw, tct = _tt(x), _tt(w), _tt(ct)
+            if part == "fwd":
+                out["torch"] = _torch_fwd(lambda x, w: F.conv2d(x, w, None, s, p), (tx, tw))
+            else:
+                mask = [part == "dx", part == "dw", False]
+
+                def tcall() -> Any:
+                    return torch.ops.aten.convolution_backward(tct, tx, tw, None, [s, s], [p, p], [1, 1], False,
+                                                               [0, 0], 1, mask)
+                out["torch"] = Impl(tcall)
+        return out
+
+    def flops(n: int) -> float:
+        return float(shapes.conv_flops((hw, hw), cin, cout, k, s, p, bias=False, batch=n))
+
+    spec = conv_spec("conv2d", (n, cin, hw, hw), (cout, cin, k, k), None, s, p, 1, 1, "zeros", False, 2)
+    plan = policy.plans(spec)["cpu" if jax.default_backend() == "cpu" else "default"]
+    algo = plan[PARTS.index(part)]
+    same = algo == "direct" and not any(lo or hi for lo, hi in spec.mode_pads)
+    return Case(f"conv2d part {name} b{n} {part} [{algo}]", "parts", build, flops(n), quick=quick,
+                quick_build=lambda: build(quick_n), quick_flops=flops(quick_n), same_program=same)
+
+
+# --------------------------------------------------------------------------- whole networks
+
+# torchvision constructor arguments: dropout and stochastic depth off, so that a train step is deterministic.
+NETWORKS: dict[str, dict[str, Any]] = {
+    "resnet18": {},
+    "mobilenet_v2": {"dropout": 0.0},
+    "efficientnet_b0": {"dropout": 0.0, "stochastic_depth_prob": 0.0},
+    "convnext_tiny": {"stochastic_depth_prob": 0.0},
+}
+NETWORK_BATCH, NETWORK_SIZE = 8, 128
+# --quick: one tiny row instead (a residual CNN with its own forward, captured by torch.export as torchvision's
+# models are; batch >= 2, since torch.export fixes dims of size 1), so that the CI smoke test stays fast.
+QUICK_NETWORK = ("tiny_resnet", 2, 32)
+NETWORK_LR = 0.01
+
+
+def _torchvision() -> Any:
+    # As tests/torchvision_compat.py: torchvision's C++ ops do not load beside the CPU torch here, and its
+    # Python import needs the two op schemas defined first; the models are pure Python.
+    import contextlib
+    for op in ("nms", "qnms"):
+        with contextlib.suppress(RuntimeError):
+            torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    import torchvision
+    return torchvision
+
+
+def _tiny_resnet() -> Any:
+    nn = torch.nn
+
+    class TinyResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+            self.block = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8))
+            self.fc = nn.Linear(8, 1000)
+
+        def forward(self, x: Any) -> Any:
+            x = self.stem(x)
+            x = torch.relu(x + self.block(x))
+            return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+    return TinyResNet()
+
+
+def _rss_bytes() -> tuple[int, int]:
+    """(current, peak) resident set size of this process, from /proc (Linux), else getrusage's peak twice."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        return peak, peak
+
+
+def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int, max_rep: int) -> dict[str, Any]:
+    """One network's eval forward and SGD train step, torch's and the ported model's (run in its own process).
+
+    torch's train step runs first, before JAX holds any buffer, so that the peak RSS it adds is its own.
+    """
+    import copy
+
+    import optax
+    from flax import nnx
+
+    from jaxconv import nn as jnn
+
+    out: dict[str, Any] = {"model": name, "batch": batch, "size": size}
+    torch.manual_seed(0)
+    if name == "tiny_resnet":
+        model = _tiny_resnet()
+    else:
+        model = getattr(_torchvision().models, name)(weights=None, **NETWORKS.get(name, {}))
+    port_src = copy.deepcopy(model)  # the initial weights, before torch's steps change them
+    rng = np.random.default_rng(8)
+    x = _rand(rng, (batch, 3, size, size))
+    y = rng.integers(0, 1000, batch).astype(np.int32)
+
+    tm = model.to(TORCH_DEVICE).train()
+    tx, ty = _tt(x), _tt(y).long()
+    opt = torch.optim.SGD(tm.parameters(), lr=NETWORK_LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def ttrain() -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(tm(tx), ty)
+        loss.backward()
+        opt.step()
+        return loss
+
+    rss0, _ = _rss_bytes()
+    if TORCH_DEVICE != "cpu":
+        torch.cuda.reset_peak_memory_stats()
+        mem0 = torch.cuda.memory_allocated()
+    tt, _ = time_impls({"torch": ttrain}, budget, min_rep, max_rep)
+    if TORCH_DEVICE != "cpu":
+        out["torch_train_peak_bytes"] = torch.cuda.max_memory_allocated() - mem0
+        out["torch_peak_kind"] = "CUDA peak allocated increase"
+    else:
+        out["torch_train_peak_bytes"] = _rss_bytes()[1] - rss0
+        out["torch_peak_kind"] = "peak RSS increase"
+    out["torch_train_s"] = tt["torch"]
+    tm.eval()
+
+    def teval() -> Any:
+        with torch.no_grad():
+            return tm(tx)
+
+    t0 = time.perf_counter()
+    ported = jnn.from_torch(port_src, torch.zeros(batch, 3, size, size))  # captures train and eval mode
+    out["port_s"] = time.perf_counter() - t0
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+    ported.eval()
+    graphdef, state = nnx.split(ported)
+    forward = jax.jit(lambda st, x: nnx.merge(graphdef, st)(x))  # jax.jit over split/merge: no nnx.jit overhead
+    exe, out["eval_compile_s"], out["eval_peak_bytes"], out["eval_temp_bytes"] = compile_exe(Impl(jitted=forward, args=(state, xj)))
+
+    def call() -> Any:
+        return exe(state, xj)
+    te, out["eval_repeats"] = time_impls({"jaxconv": call, "torch": teval}, budget, min_rep, max_rep)
+    out["eval_s"], out["torch_eval_s"] = te["jaxconv"], te["torch"]
+
+    ported.train()
+    graphdef_t, params, rest = nnx.split(ported, nnx.Param, ...)
+    params, rest = jax.tree.map(jnp.copy, params), jax.tree.map(jnp.copy, rest)  # donated below: not eval's buffers
+
+    def step(params: Any, rest: Any, x: Any, y: Any) -> Any:
+        m = nnx.merge(graphdef_t, params, rest)
+        loss, grads = nnx.value_and_grad(
+            lambda m: optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean())(m)
+        new = jax.tree.map(lambda p, g: p - NETWORK_LR * g, nnx.state(m, nnx.Param), grads)
+        return new, nnx.state(m, nnx.Not(nnx.Param)), loss  # updated running statistics
+
+    carry = {"p": params, "r": rest}
+
+    def run(exe: Any) -> Any:
+        carry["p"], carry["r"], loss = exe(carry["p"], carry["r"], xj, yj)
+        return loss
+    impl = Impl(jitted=jax.jit(step, donate_argnums=(0, 1)), args=(params, rest, xj, yj), run=run)
+    exe_t, out["train_compile_s"], out["train_peak_bytes"], out["train_temp_bytes"] = compile_exe(impl)
+
+    def call_t() -> Any:
+        return run(exe_t)
+    tj, out["train_repeats"] = time_impls({"jaxconv": call_t}, budget, min_rep, max_rep)
+    out["train_s"] = tj["jaxconv"]
+    return out
+
+
+def _network_results(case: Case, name: str, batch: int, size: int, budget: float, min_rep: int, max_rep: int,
+                     threads: int | None) -> list[Result]:
+    """Run network_worker in a fresh process (its own peak RSS, no other row's compiled programs) -> two rows."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--network-worker", name, "--batch", str(batch),
+           "--size", str(size), "--budget", str(budget), "--reps", f"{min_rep},{max_rep}"]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    if TORCH_DEVICE != "cpu":
+        cmd.append("--gpu")
+    tag = f"(batch {batch}, {size}x{size})"
+    ev = Result(f"{name} eval forward {tag}", "network")
+    tr = Result(f"{name} train step SGD {tag}", "network")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"worker exit {proc.returncode}: {(proc.stderr or proc.stdout)[-600:]}")
+        d = json.loads(lines[-1])
+    except (OSError, subprocess.SubprocessError, RuntimeError, ValueError) as e:
+        note = f"{type(e).__name__}: {e}"[-600:]
+        print(f"  {name}: network worker failed: {note}", file=sys.stderr)
+        for r in (ev, tr):
+            r.notes["jaxconv"] = note
+        return [ev, tr]
+    common = {"model": name, "batch": batch, "size": size, "port_s": d.get("port_s")}
+    ev.times = {"jaxconv": d.get("eval_s"), "torch": d.get("torch_eval_s")}
+    ev.compile_s, ev.peak_bytes = {"jaxconv": d.get("eval_compile_s")}, {"jaxconv": d.get("eval_peak_bytes")}
+    ev.repeats, ev.extra = d.get("eval_repeats", 0), {**common, "mode": "eval", "xla_temp_bytes": d.get("eval_temp_bytes")}
+    tr.times = {"jaxconv": d.get("train_s"), "torch": d.get("torch_train_s")}
+    tr.compile_s, tr.peak_bytes = {"jaxconv": d.get("train_compile_s")}, {"jaxconv": d.get("train_peak_bytes")}
+    tr.repeats = d.get("train_repeats", 0)
+    tr.extra = {**common, "mode": "train", "xla_temp_bytes": d.get("train_temp_bytes"), "torch_peak_bytes": d.get("torch_train_peak_bytes"),
+                "torch_peak_kind": d.get("torch_peak_kind")}
+    return [ev, tr]
+
+
+def network_case(name: str, quick: bool = False) -> Case:
+    def measure(budget: float, min_rep: int, max_rep: int, threads: int | None, small: bool) -> list[Result]:
+        nm, b, s = QUICK_NETWORK if small else (name, NETWORK_BATCH, NETWORK_SIZE)
+        return _network_results(case, nm, b, s, budget, min_rep, max_rep, threads)
+    case = Case(f"network {name}", "network", lambda: {}, None, quick=quick, measure=measure)
+    return case
 
 
 def all_cases() -> list[Case]:
@@ -597,6 +914,12 @@ def all_cases() -> list[Case]:
     cases += [adaptive_case(False), adaptive_case(True), interpolate_case(False), interpolate_case(True)]
     cases.append(lenet_case(quick=True))
     cases += [eager_case("conv", quick=True), eager_case("pool")]
+    cases += [linear_case(1, False, quick=True), linear_case(8, False), linear_case(64, False), linear_case(64, True)]
+    for part in PARTS:
+        cases.append(conv_part_case("stem 7x7 s2 3->64 @224", 8, 3, 224, 64, 7, 2, 3, part))
+    for part in PARTS:
+        cases.append(conv_part_case("3x3 s2 64->128 @56", 8, 64, 56, 128, 3, 2, 1, part, quick=part == "dw"))
+    cases += [network_case(name, quick=name == "resnet18") for name in NETWORKS]  # --quick: QUICK_NETWORK
     return cases
 
 
@@ -607,7 +930,7 @@ def gemm_gflops(n: int, budget_s: float) -> dict[str, float]:
     mm = jax.jit(jnp.matmul)
     calls: dict[str, Callable[[], Any]] = {"jax": lambda: mm(a, a)}
     if torch is not None:
-        ta = torch.from_numpy(np.array(a))
+        ta = _tt(np.array(a))
         calls["torch"] = lambda: ta @ ta
     times, _ = time_impls(calls, budget_s, 3, 50)
     return {k: 2 * n ** 3 / t / 1e9 for k, t in times.items()}
@@ -626,8 +949,13 @@ def machine() -> dict[str, Any]:
         "cpu": model, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
         "jax": jax.__version__, "jax_backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
         "torch": getattr(torch, "__version__", None), "torch_threads": torch.get_num_threads() if torch is not None else None,
-        "flax": getattr(sys.modules.get("flax"), "__version__", None),
+        "flax": getattr(sys.modules.get("flax"), "__version__", None), "torch_device": TORCH_DEVICE,
+        "torch_cuda": (torch.cuda.get_device_name(0) if TORCH_DEVICE != "cpu" else None) if torch is not None else None,
     }
+
+
+def _torch_label() -> str:
+    return "torch CPU" if TORCH_DEVICE == "cpu" else "torch CUDA"
 
 
 def _fmt_t(t: float | None) -> str:
@@ -654,7 +982,7 @@ def records(results: list[Result], gemm: float) -> list[dict[str, Any]]:
             "ratio_lax_over_jaxconv": _ratio(r.times.get("lax"), jt),
             "ratio_torch_over_jaxconv": _ratio(r.times.get("torch"), jt),
             "ratio_flax_over_jaxconv": _ratio(r.times.get("flax"), jt),
-            "notes": r.notes,
+            "notes": r.notes, "extra": r.extra,
         }
         if r.flops:
             rec["gflops"] = {k: (r.flops / t / 1e9 if t else None) for k, t in r.times.items()}
@@ -668,6 +996,8 @@ def table(results: list[Result], gemm: float) -> str:
             "jaxconv GFLOP/s", "% GEMM", "compile (jaxconv / lax)", "XLA peak MiB (jaxconv / lax)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
+        if r.group == "network":
+            continue
         jt = r.times.get("jaxconv")
         gf = r.flops / jt / 1e9 if r.flops and jt else None
         comp = " / ".join("n/a" if r.compile_s.get(k) is None else f"{r.compile_s[k]:.2f} s" for k in ("jaxconv", "lax"))
@@ -675,6 +1005,27 @@ def table(results: list[Result], gemm: float) -> str:
         row = [r.case, *(_fmt_t(r.times.get(k)) for k in IMPLS),
                *(_fmt_r(_ratio(r.times.get(k), jt)) for k in ("lax", "torch", "flax")),
                "n/a" if gf is None else f"{gf:.0f}", "n/a" if gf is None else f"{100 * gf / gemm:.0f}%", comp, mem]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _mib(b: float | None) -> str:
+    return "n/a" if b is None else f"{b / 2 ** 20:.1f}"
+
+
+def network_table(results: list[Result]) -> str:
+    """The whole-network rows: ported with jaxconv.nn.from_torch, against torch on the same inputs."""
+    head = ["network", "jaxconv", "torch", "torch/jaxconv", "compile (jaxconv)", "XLA peak MiB (jaxconv)",
+            "XLA temp MiB (jaxconv)", "torch peak MiB increase", "port"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        if r.group != "network":
+            continue
+        jt, tt = r.times.get("jaxconv"), r.times.get("torch")
+        c, port = r.compile_s.get("jaxconv"), r.extra.get("port_s")
+        row = [r.case, _fmt_t(jt), _fmt_t(tt), _fmt_r(_ratio(tt, jt)), "n/a" if c is None else f"{c:.1f} s",
+               _mib(r.peak_bytes.get("jaxconv")), _mib(r.extra.get("xla_temp_bytes")), _mib(r.extra.get("torch_peak_bytes")) if r.extra.get("mode") == "train"
+               else "-", "n/a" if port is None else f"{port:.1f} s"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -712,12 +1063,12 @@ def targets(results: list[Result], gemm: float) -> list[str]:
         if j and lx:
             line(lx / j >= 2.5, f"{nm}: {lx / j:.2f}x faster than raw reduce_window's gradient (target >= 2.5x)")
         if j and tt:
-            line(tt / j >= 1.0, f"{nm}: {tt / j:.2f}x torch CPU's speed (aim >= 1.0x)")
+            line(tt / j >= 1.0, f"{nm}: {tt / j:.2f}x {_torch_label()}'s speed (aim >= 1.0x)")
     for r in results:
         if r.group == "conv" and r.case.startswith("conv2d") and "NCHW fwd+bwd" in r.case:
             j, tt = r.times.get("jaxconv"), r.times.get("torch")
             if j and tt:
-                line(tt / j >= 0.9, f"{r.case}: {tt / j:.2f}x torch CPU's speed (target >= 0.9x)")
+                line(tt / j >= 0.9, f"{r.case}: {tt / j:.2f}x {_torch_label()}'s speed (target >= 0.9x)")
     for r in results:
         if r.case.startswith("conv2d 3x3") and r.case.endswith("fwd") and r.flops and r.times.get("jaxconv"):
             frac = r.flops / r.times["jaxconv"] / 1e9 / gemm
@@ -726,7 +1077,19 @@ def targets(results: list[Result], gemm: float) -> list[str]:
     for r in lr:
         j, tt = r.times.get("jaxconv"), r.times.get("torch")
         line(None if not (j and tt) else tt / j >= 1.0,
-             f"{r.case}: {'n/a' if not (j and tt) else f'{tt / j:.2f}x'} torch CPU's speed (target >= 1.0x)")
+             f"{r.case}: {'n/a' if not (j and tt) else f'{tt / j:.2f}x'} {_torch_label()}'s speed (target >= 1.0x)")
+    for r in results:
+        if r.group == "linear" and " batch 1 " in r.case:
+            j, tt = r.times.get("jaxconv"), r.times.get("torch")
+            line(None if not (j and tt) else tt / j >= 0.9,
+                 f"{r.case}: {'n/a' if not (j and tt) else f'{tt / j:.2f}x'} {_torch_label()}'s speed (target >= 0.9x)")
+    network_aims = {"resnet18": 1.0, "mobilenet_v2": 1.0, "efficientnet_b0": 0.8, "convnext_tiny": 0.8}
+    for r in results:
+        if r.group == "network" and r.extra.get("model") in network_aims:
+            aim = network_aims[r.extra["model"]]
+            j, tt = r.times.get("jaxconv"), r.times.get("torch")
+            line(None if not (j and tt) else tt / j >= aim,
+                 f"{r.case}: {'n/a' if not (j and tt) else f'{tt / j:.2f}x'} torch's speed (target >= {aim:.1f}x)")
     for r in results:
         if r.group == "eager":
             j, lx = r.times.get("jaxconv"), r.times.get("lax")
@@ -745,7 +1108,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed repeats per case (default 2.0, quick 0.2)")
     ap.add_argument("--threads", type=int, default=None,
                     help="run XLA and torch on this many threads (default: all cores; 1 is less sensitive to a busy machine)")
+    sel = ap.add_mutually_exclusive_group()
+    sel.add_argument("--networks", action="store_true",
+                     help="only the whole-network rows (resnet18, mobilenet_v2, efficientnet_b0, convnext_tiny; minutes)")
+    sel.add_argument("--all", action="store_true", help="the default set and the network rows")
+    ap.add_argument("--gpu", action="store_true",
+                    help="accelerator run: the torch column on CUDA when torch sees a GPU (JAX uses its default backend)")
+    ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
+    ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
+    ap.add_argument("--reps", default="3,20", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global TORCH_DEVICE
+    if args.gpu and torch is not None and torch.cuda.is_available():
+        TORCH_DEVICE = "cuda"
     if args.threads is not None:
         # XLA reads its flags when the CPU backend starts, i.e. at the first computation below.
         flags = "--xla_cpu_multi_thread_eigen=false" if args.threads == 1 else ""
@@ -754,8 +1130,17 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
 
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 2.0)
+    if args.network_worker:
+        lo, hi = (int(v) for v in args.reps.split(","))
+        print(json.dumps(network_worker(args.network_worker, args.batch, args.size, budget, lo, hi)))
+        return 0
     min_rep, max_rep = (3, 10) if args.quick else (5, 100)
+    net_reps = (3, 3) if args.quick else (3, 20)
     cases = [c for c in all_cases() if (c.quick or not args.quick)]
+    if args.networks:
+        cases = [c for c in cases if c.group == "network"]
+    elif not (args.all or args.quick):
+        cases = [c for c in cases if c.group != "network"]
     if args.k:
         cases = [c for c in cases if any(s.lower() in c.name.lower() for s in args.k)]
 
@@ -763,7 +1148,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     gemm = gemm_gflops(1024 if args.quick else 2048, 0.3 if args.quick else 3.0)
     print(f"# jaxconv benchmark on {info['cpu']} ({info['cores']} cores), jax {info['jax']} ({info['jax_backend']}), "
-          f"torch {info['torch']} ({info['torch_threads']} threads)")
+          f"torch {info['torch']} ({info['torch_threads']} threads, device {TORCH_DEVICE})")
     print(f"GEMM float32: jax {gemm['jax']:.0f} GFLOP/s" + (f", torch {gemm['torch']:.0f} GFLOP/s" if "torch" in gemm else ""))
 
     results: list[Result] = []
@@ -771,7 +1156,10 @@ def main(argv: list[str] | None = None) -> int:
         small = args.quick and case.quick_build is not None
         build = case.quick_build if small else case.build
         flops = case.quick_flops if small else case.flops
-        label = case.name + " [quick batch]" if small else case.name
+        label = case.name + case.quick_label if small else case.name
+        if case.measure is not None:
+            results += case.measure(budget, *net_reps, args.threads, args.quick)
+            continue
         res = Result(label, case.group, flops=flops, same_program=case.same_program)
         try:
             built = build()
@@ -806,6 +1194,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results, gemm["jax"]))
     print()
+    if any(r.group == "network" for r in results):
+        print(network_table(results))
+        print()
+        print("Networks: torchvision models, random init, ported once with jaxconv.nn.from_torch; eval forward and one "
+              "SGD step (cross-entropy, lr 0.01; BatchNorm in train mode), each jitted over nnx.split/merge, parameters "
+              f"donated. torch peak MiB increase: the train step's, {'CUDA peak allocated' if TORCH_DEVICE != 'cpu' else 'peak RSS'}"
+              " over the process's before it (a fresh process per network, torch's steps run before JAX's).")
+        print()
     print("Ratios are other / jaxconv time (> 1: jaxconv faster). fwd+bwd = one VJP (output and gradients of input and weight);")
     print(f"GFLOP/s counts a multiply-add as 2; % GEMM is of jax's {gemm['jax']:.0f} GFLOP/s float32 matmul.")
     print()

@@ -20,17 +20,33 @@ def test_benchmark_quick_writes_table_and_json(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| case | jaxconv | lax | torch | flax |" in proc.stdout
     assert "Targets (issue 8):" in proc.stdout
+    assert "| network | jaxconv | torch | torch/jaxconv |" in proc.stdout
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["gemm_gflops"]["jax"] > 0
     assert {"cpu", "cores", "jax", "torch"} <= set(data["machine"])
     records = {r["case"]: r for r in data["records"]}
     groups = {r["group"] for r in records.values()}
-    assert {"conv", "train", "eager"} <= groups
+    assert {"conv", "train", "eager", "linear", "parts", "network"} <= groups
     for r in records.values():
-        assert r["repeats"] >= 3
-        assert r["seconds"]["lax"] > 0, r["case"]  # the raw-lax column always exists
+        assert r["repeats"] >= 3, r["case"]
+        if r["group"] != "network":  # a whole network has no raw-lax form
+            assert r["seconds"]["lax"] > 0, r["case"]  # the raw-lax column always exists
         for key in ("ratio_lax_over_jaxconv", "ratio_torch_over_jaxconv", "compile_seconds", "peak_bytes", "notes"):
             assert key in r
     conv = [r for r in records.values() if r["group"] == "conv"]
     assert conv and all(r["seconds"]["jaxconv"] > 0 and r["gflops"]["jaxconv"] > 0 for r in conv)
     assert all(r["compile_seconds"]["jaxconv"] > 0 and r["peak_bytes"]["jaxconv"] > 0 for r in conv)
+
+    # the tiny whole-network rows (--quick's stand-in for the torchvision models): both modes, timed, compiled,
+    # with XLA's memory, and torch's peak memory increase beside the train step's
+    nets = {r["extra"]["mode"]: r for r in records.values() if r["group"] == "network"}
+    assert set(nets) == {"eval", "train"}, [r["case"] for r in records.values() if r["group"] == "network"]
+    for r in nets.values():
+        assert not r["notes"], r["notes"]
+        assert r["seconds"]["jaxconv"] > 0 and r["seconds"]["torch"] > 0
+        assert r["compile_seconds"]["jaxconv"] > 0 and r["peak_bytes"]["jaxconv"] > 0
+        assert r["extra"]["port_s"] > 0
+    assert nets["train"]["extra"]["torch_peak_bytes"] is not None
+    parts = [r for r in records.values() if r["group"] == "parts"]
+    assert parts and all(r["seconds"]["jaxconv"] > 0 and r["seconds"]["torch"] > 0 for r in parts)
+    assert any(r["group"] == "linear" and r["seconds"]["torch"] > 0 for r in records.values())
