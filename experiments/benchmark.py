@@ -1051,7 +1051,7 @@ def targets(results: list[Result], gemm: float) -> list[str]:
              f"jitted jaxconv costs nothing over raw lax: {identical}/{len(same_prog)} rows where jaxconv picks XLA's own "
              f"convolution compile to the identical optimised HLO (names and metadata aside); their measured time "
              f"ratios jaxconv/lax spread {best:.2f}-{wr:.2f}x, which is this machine's run-to-run noise")
-    other = [r for r in results if not r.same_program and r.group in ("conv", "pool", "resize")
+    other = [r for r in results if not r.same_program and r.group in ("conv", "parts", "linear", "pool", "resize")
              and r.times.get("jaxconv") and r.times.get("lax")]
     if other:
         worst = max(other, key=lambda r: r.times["jaxconv"] / r.times["lax"])
