@@ -20,9 +20,11 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv import policy
-from jaxconv._plumbing import as_array, check_same_dtype, per_example, strided_slice
+from jaxconv._plumbing import as_array, check_same_dtype, per_example
+from jaxconv.depthwise import depthwise_taps
 from jaxconv.padding import pad_spatial
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
+from jaxconv.taps import conv_tap
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "corr2d"]
 
@@ -68,14 +70,8 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
             cfg[ax] = (lo, hi, 0)
         x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
     kernel = w.shape[:n] if cl else w.shape[2:]
-    taps = []
-    for offs in itertools.product(*(range(k) for k in kernel)):
-        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
-        for d, ax in enumerate(sp_axes):
-            start[ax] = offs[d] * spec.dilation[d]
-            limit[ax] = start[ax] + spec.stride[d] * (spec.out_spatial[d] - 1) + 1
-            strides[ax] = spec.stride[d]
-        taps.append(strided_slice(x, start, limit, strides))
+    taps = [conv_tap(x, sp_axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
+            for offs in itertools.product(*(range(k) for k in kernel))]
     batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
     if cl:
         c, c_out = x.shape[-1], w.shape[-1]
@@ -94,7 +90,8 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     return y.reshape(batch, c_out, *spec.out_spatial)
 
 
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm}
+# "taps": the depthwise tap fold with its own gradient formulations (jaxconv/depthwise.py).
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))

@@ -115,11 +115,28 @@ _GEMM_MAX_PATCH_ELEMS = 2 ** 21  # K * N * prod(out): patches up to 8 MiB of flo
 _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: keep XLA's one op
 
 
+# * Depthwise convs (groups == in_channels: MobileNet, EfficientNet, ConvNeXt's 7x7) are
+#   XLA:CPU's slowest case, a generic grouped loop for every part; the tap fold of
+#   jaxconv/depthwise.py ("taps": one strided slice per tap times a per-channel weight,
+#   with gather-form input-gradient and chunked weight-gradient formulations) wins every
+#   part on every shape measured (experiments/bench_depthwise.py, batch 8, 2 threads,
+#   under load from other jobs; XLA -> taps, forward / input grad / weight grad, ms):
+#   3x3 s1 96@64: 304 / 293 / 505 -> 16 / 14 / 68; 3x3 s2 144@56 (MobileNetV2):
+#   128 / 863 / 142 -> 12 / 8 / 32; 3x3 VALID 32@112: 486 / 892 / 693 -> 7 / 7 / 49;
+#   7x7 96@32 (ConvNeXt): 343 / 342 / 612 -> 12 / 9 / 96. Measured in 2-d only, so
+#   1-d/3-d depthwise convs stay with XLA (the fold computes them exactly when forced).
+#   1 < groups < in_channels stays with XLA's conv (the fold needs one channel per group).
+_TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispatch, keep XLA's one op
+
+
 def cpu_plan(spec: ConvSpec) -> Plan:
     """The CPU plan for a spec, from the measured table above (pure, deterministic)."""
     unpadded = not any(lo or hi for lo, hi in spec.lax_pads)
     k_elems = math.prod(spec.kernel)
     patch_elems = spec.in_channels * k_elems * spec.batch * math.prod(spec.out_spatial)
+    taps_elems = spec.out_channels * k_elems * spec.batch * math.prod(spec.out_spatial)
+    if spec.depthwise and spec.n == 2 and taps_elems >= _TAPS_MIN_ELEMS:
+        return ("taps", "taps", "taps")
     xla = "direct_hipad" if spec.n == 2 and unpadded and k_elems > 1 else "direct"
     if spec.groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
         if k_elems == 1 and unpadded:

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_UNROLLED_TAPS",
     "axis_taps",
     "bshape",
+    "conv_tap",
     "first",
     "fold_windows",
     "grid_const",
@@ -82,6 +83,24 @@ def grid_const(values: np.ndarray, nd: int, lead: int, dtype: Any, shape: tuple[
     """A static array over the spatial output dims, broadcast over the leading dims."""
     c = jnp.asarray(values.astype(dtype) if dtype is not None else values)
     return lax.broadcast_in_dim(c, shape, tuple(range(lead, nd)))
+
+
+def conv_tap(x: jax.Array, axes: Sequence[int], offsets: Sequence[int], strides: Sequence[int],
+             out: Sequence[int]) -> jax.Array:
+    """One kernel tap of a convolution over an already zero-padded ``x``: along each of ``axes``,
+    ``out[d]`` elements from ``offsets[d]`` in steps of ``strides[d]`` (one strided slice).
+
+    The im2col GEMM and the depthwise tap fold read their taps through this; unlike :func:`tap`
+    it needs no fill, since the padding is already in ``x``.
+
+    >>> import jax.numpy as jnp
+    >>> conv_tap(jnp.arange(10), (0,), (1,), (3,), (3,))
+    Array([1, 4, 7], dtype=int32)
+    """
+    start, limit, step = [0] * x.ndim, list(x.shape), [1] * x.ndim
+    for ax, o, s, n in zip(axes, offsets, strides, out):
+        start[ax], limit[ax], step[ax] = o, o + s * (n - 1) + 1, s
+    return strided_slice(x, start, limit, step)
 
 
 def tap(x: jax.Array, ax: WindowAxis, axis: int, a: int, fill: Any) -> jax.Array:

@@ -1,0 +1,249 @@
+"""Depthwise convolution (``groups == in_channels``, any channel multiplier) as a tap fold.
+
+XLA:CPU (jax 0.10) runs a grouped convolution with one channel per group as a slow generic
+loop: a 3x3 depthwise conv on (8, 96, 64, 64) takes ~25x longer than torch, and its
+gradients are slower still. A depthwise conv is elementwise per tap instead: one strided
+slice of the zero-padded input per kernel tap (:func:`jaxconv.taps.conv_tap`, the engine
+the pools and the im2col GEMM read their taps with) times that tap's per-channel weight,
+summed in tap order; XLA fuses the chain into one loop.
+
+Plain autodiff of that fold is slow (the input gradient becomes a sum of pads, the weight
+gradient one full pass over the input per tap), so the fold carries a custom JVP whose
+tangent terms are written so that *their* transposes are the fast formulations:
+
+* input gradient (:func:`_input_grad`): a gather-form fold of the padded cotangent with the
+  flipped kernel, one phase grid per stride phase (no scatter, no interior padding), the
+  phases interleaved by a reshape, as the max-pool VJP places its cotangents;
+* weight gradient (:func:`_weight_grad`): per tap, the sum of cotangent x input tap, taken
+  over cache-sized chunks of rows by a ``lax.map`` (one pass per tap over all of the input
+  is memory-bound; inside a chunk the taps re-read cached data).
+
+The tangent of ``x`` is ``linear_transpose(_input_grad)`` (and of ``w`` the transpose of
+``_weight_grad``), so reverse mode transposes it back into exactly those formulations, and
+forward mode and higher orders still work. Half types accumulate in float32 and return the
+input dtype, as XLA's convolution does. ``tests/test_depthwise.py`` pins values and
+gradients against torch and XLA's convolution (``conv_algorithm("direct")``).
+
+>>> import jax.numpy as jnp, jaxconv
+>>> from jaxconv import policy
+>>> x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((8, 1, 3, 3))  # multiplier 2
+>>> with policy.conv_algorithm("taps"):
+...     y = jaxconv.conv2d(x, w, padding=1, groups=4)
+>>> y.shape, float(y[0, 0, 0, 0]), float(y[0, 0, 2, 2])
+((1, 8, 6, 6), 4.0, 9.0)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+
+from jaxconv.shapes import ConvSpec
+from jaxconv.taps import conv_tap
+
+__all__ = ["depthwise_taps", "supports"]
+
+# Elements of the padded input per weight-gradient chunk: 2**17 float32 = 512 KiB, inside
+# the L2 cache. Measured on (8, 96, 64, 64) k3 (ms, loaded 2-core machine): one pass per
+# tap over the whole input 50-70; chunks of 8 / 32 / 96 rows of 66x66: 26 / 20 / 23.
+_CHUNK_ELEMS = 2 ** 17
+
+
+def supports(spec: ConvSpec) -> bool:
+    """Whether the tap fold computes ``spec``: one input channel per group (any multiplier)."""
+    return spec.groups == spec.in_channels
+
+
+def _acc_dtype(dtype: Any) -> Any:
+    # float16/bfloat16 accumulate in float32 (XLA's convolution does; torch CPU too).
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating) else dtype
+
+
+def _axes(spec: ConvSpec, ndim: int) -> tuple[list[int], int]:
+    """The spatial axes and the channel axis of a batched array in ``spec``'s layout."""
+    if spec.channels_last:
+        return list(range(1, spec.n + 1)), ndim - 1
+    return list(range(2, spec.n + 2)), 1
+
+
+def _zero_pad(x: jax.Array, spec: ConvSpec, pads: Any) -> jax.Array:
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    cfg = [(0, 0, 0)] * x.ndim
+    for ax, (lo, hi) in zip(_axes(spec, x.ndim)[0], pads):
+        cfg[ax] = (lo, hi, 0)
+    return lax.pad(x, jnp.zeros((), x.dtype), cfg)
+
+
+def _per_channel(v: jax.Array, spec: ConvSpec, ndim: int) -> jax.Array:
+    """A ``(C,)`` weight row broadcastable against a batched array (channel axis 1 or last)."""
+    return v if spec.channels_last else v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _offsets(spec: ConvSpec) -> list[tuple[int, ...]]:
+    """Every kernel tap in row-major (weight) order."""
+    return list(itertools.product(*(range(k) for k in spec.kernel)))
+
+
+def _fold(x: jax.Array, wk: jax.Array, spec: ConvSpec) -> jax.Array:
+    """The forward pass: ``sum_t tap_t(pad(x)) * wk[t]`` in tap order; ``wk`` is ``(taps, C)``."""
+    acc_dt = _acc_dtype(x.dtype)
+    xp = _zero_pad(x, spec, spec.lax_pads).astype(acc_dt)
+    axes, wk = _axes(spec, x.ndim)[0], wk.astype(acc_dt)
+    acc = None
+    for t, offs in enumerate(_offsets(spec)):
+        start = [a * d for a, d in zip(offs, spec.dilation)]
+        v = conv_tap(xp, axes, start, spec.stride, spec.out_spatial) * _per_channel(wk[t], spec, x.ndim)
+        acc = v if acc is None else acc + v
+    return acc.astype(x.dtype)  # type: ignore[union-attr]
+
+
+def _input_grad(ct: jax.Array, wk: jax.Array, spec: ConvSpec, x_shape: tuple[int, ...]) -> jax.Array:
+    """The input gradient of :func:`_fold`, gathered (no scatter, no interior padding).
+
+    Padded input position ``p = o * s + a * d`` splits by stride phase ``r = (a * d) % s`` into
+    ``q = o + (a * d) // s``: each phase grid is a fold of stride-1 slices of the cotangent
+    (padded by the largest shift), and the phases interleave back by a reshape; the lax
+    padding is cropped at the end.
+    """
+    acc_dt = _acc_dtype(ct.dtype)
+    axes = _axes(spec, ct.ndim)[0]
+    padded = [x_shape[ax] + lo + hi for ax, (lo, hi) in zip(axes, spec.lax_pads)]
+    qs = [-(-p // s) for p, s in zip(padded, spec.stride)]
+    shifts = [((k - 1) * d) // s for k, d, s in zip(spec.kernel, spec.dilation, spec.stride)]
+    cfg = [(0, 0, 0)] * ct.ndim
+    for ax, lmax, q, o in zip(axes, shifts, qs, spec.out_spatial):
+        cfg[ax] = (lmax, q - o, 0)
+    ctp = lax.pad(ct.astype(acc_dt), jnp.zeros((), acc_dt), cfg)
+    wk = wk.astype(acc_dt)
+    phases: dict[tuple[int, ...], jax.Array] = {}
+    for t, offs in enumerate(_offsets(spec)):
+        r = tuple((a * d) % s for a, d, s in zip(offs, spec.dilation, spec.stride))
+        start = [lmax - (a * d) // s for a, d, s, lmax in zip(offs, spec.dilation, spec.stride, shifts)]
+        v = conv_tap(ctp, axes, start, [1] * spec.n, qs) * _per_channel(wk[t], spec, ct.ndim)
+        phases[r] = phases[r] + v if r in phases else v
+    if all(s == 1 for s in spec.stride):
+        g = phases[(0,) * spec.n]
+    else:
+        grid_shape = next(iter(phases.values())).shape
+        zeros = jnp.zeros(grid_shape, acc_dt)
+        grid = jnp.stack([phases.get(r, zeros) for r in itertools.product(*(range(s) for s in spec.stride))])
+        grid = grid.reshape((*spec.stride, *grid_shape))
+        perm, merged = [], []
+        for ax in range(ct.ndim):  # each spatial dim q becomes (q, phase), merged into q * s
+            if ax in axes:
+                d = axes.index(ax)
+                perm += [spec.n + ax, d]
+                merged.append(qs[d] * spec.stride[d])
+            else:
+                perm.append(spec.n + ax)
+                merged.append(grid_shape[ax])
+        g = grid.transpose(perm).reshape(merged)
+    start, limit = [0] * ct.ndim, list(g.shape)
+    for ax, (lo, _) in zip(axes, spec.lax_pads):
+        start[ax], limit[ax] = lo, lo + x_shape[ax]
+    return lax.slice(g, start, limit).astype(ct.dtype)
+
+
+def _chunk(rows: int, row_elems: int) -> int:
+    """The largest divisor of ``rows`` whose chunk has at most ``_CHUNK_ELEMS`` elements (at least 1)."""
+    best = 1
+    for r in range(1, rows + 1):
+        if rows % r == 0 and r * row_elems <= _CHUNK_ELEMS:
+            best = r
+    return best
+
+
+def _weight_grad(x: jax.Array, ct: jax.Array, spec: ConvSpec) -> jax.Array:
+    """The weight gradient of :func:`_fold` as ``(taps, C)``: per tap, ``sum(ct * tap_t(pad(x)))``
+    over batch and space, chunk by chunk (rows ``(n, c)`` for NCHW, images for channels-last)."""
+    acc_dt = _acc_dtype(x.dtype)
+    xp = _zero_pad(x, spec, spec.lax_pads).astype(acc_dt)
+    ctc = ct.astype(acc_dt)
+    n, cl = spec.n, spec.channels_last
+    if not cl:  # (N, C, *sp) -> (N * C, *sp): every row is one channel of one image
+        xp, ctc = xp.reshape((-1, *xp.shape[2:])), ctc.reshape((-1, *ctc.shape[2:]))
+    axes = list(range(1, n + 1))
+    red = tuple(axes) if not cl else tuple(range(n + 1))  # NCHW: per row; NHWC: per channel
+    offsets = _offsets(spec)
+
+    def per_tap(xx: jax.Array, cc: jax.Array) -> jax.Array:
+        sums = [jnp.sum(conv_tap(xx, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride,
+                                 spec.out_spatial) * cc, axis=red) for offs in offsets]
+        return jnp.stack(sums)  # (taps, R) or (taps, C)
+
+    rows = xp.shape[0]
+    r = _chunk(rows, math.prod(xp.shape[1:]))
+    if r == rows:
+        out = per_tap(xp, ctc)
+    else:
+        parts = lax.map(jax.checkpoint(lambda a: per_tap(*a)), (xp.reshape((rows // r, r, *xp.shape[1:])),
+                                                ctc.reshape((rows // r, r, *ctc.shape[1:]))))
+        out = jnp.moveaxis(parts, 0, 1).reshape(len(offsets), -1) if not cl else jnp.sum(parts, axis=0)
+    if not cl:  # (taps, N * C) -> (taps, C)
+        out = jnp.sum(out.reshape(len(offsets), x.shape[0], -1), axis=1)
+    return out.astype(x.dtype)
+
+
+def _out_shape(x_shape: tuple[int, ...], spec: ConvSpec) -> tuple[int, ...]:
+    axes = _axes(spec, len(x_shape))[0]
+    shape = list(x_shape)
+    for ax, o in zip(axes, spec.out_spatial):
+        shape[ax] = o
+    return tuple(shape)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _depthwise(x: jax.Array, wk: jax.Array, spec: ConvSpec) -> jax.Array:
+    return _fold(x, wk, spec)
+
+
+@functools.partial(_depthwise.defjvp, symbolic_zeros=True)
+def _depthwise_jvp(spec: ConvSpec, primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
+    # The conv is bilinear: tangent = conv(xd, w) + conv(x, wd). Each term is written as the
+    # linear transpose of the fast gradient formulation, so reverse mode (which transposes
+    # the tangent) runs exactly _input_grad and _weight_grad; forward mode evaluates the
+    # transposed forms (same values, tests/test_depthwise.py::test_jvp_and_second_order).
+    x, wk = primals
+    xd, wd = tangents
+    y = _depthwise(x, wk, spec)
+    ct_aval = jax.ShapeDtypeStruct(_out_shape(x.shape, spec), x.dtype)
+    terms = []
+    if not isinstance(xd, SymbolicZero):
+        terms.append(jax.linear_transpose(lambda ct: _input_grad(ct, wk, spec, x.shape), ct_aval)(xd)[0])
+    if not isinstance(wd, SymbolicZero):
+        terms.append(jax.linear_transpose(lambda ct: _weight_grad(x, ct, spec), ct_aval)(wd)[0])
+    yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+    return y, yd
+
+
+def depthwise_taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = None) -> jax.Array:
+    """The ``"taps"`` conv formulation: a batched, mode-padded ``x`` (``spec.lax_pads`` still to
+    apply) with a depthwise weight, ``(C * m, 1, *kernel)`` or channels-last ``(*kernel, 1, C * m)``.
+
+    A channel multiplier ``m > 1`` (torch: output channel ``c * m + j`` reads input channel ``c``)
+    repeats each input channel ``m`` times first, so the fold itself is always one weight per
+    channel. ``precision`` is unused: every product is one elementwise multiply in the input
+    (float32 for half types) precision.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxconv.shapes import conv_spec
+    >>> spec = conv_spec("conv1d", (1, 2, 5), (2, 1, 3), None, 1, 0, 1, 2, "zeros", False)
+    >>> depthwise_taps(jnp.arange(10.0).reshape(1, 2, 5), jnp.ones((2, 1, 3)), spec)
+    Array([[[ 3.,  6.,  9.],
+            [18., 21., 24.]]], dtype=float32)
+    """
+    del precision
+    m = spec.out_channels // spec.in_channels
+    taps = math.prod(spec.kernel)
+    if m > 1:
+        x = jnp.repeat(x, m, axis=x.ndim - 1 if spec.channels_last else 1)
+    wk = w.reshape(taps, -1) if spec.channels_last else w.reshape(-1, taps).T
+    return _depthwise(x, wk, spec)
