@@ -118,9 +118,10 @@ def test_every_path_matches_torch_and_the_others(seed):
         cfg = random_config(rng)
         x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
         ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
-        algorithms: list = [a for a in ALGORITHMS if a != "gemm" or cfg["groups"] == 1]
+        algorithms: list = [a for a in ALGORITHMS if (a != "gemm" or cfg["groups"] == 1)
+                            and (a != "taps" or cfg["groups"] == cfg["cin"])]  # taps: depthwise only
         if cfg["groups"] == 1:  # and one mixed (forward, input-gradient, weight-gradient) triple
-            algorithms.append(tuple(rng.choice(ALGORITHMS) for _ in range(3)))
+            algorithms.append(tuple(rng.choice(algorithms) for _ in range(3)))
         results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
         for a, got in results.items():
             for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), results["direct"]):
@@ -144,7 +145,7 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
-D, H, G = "direct", "direct_hipad", "gemm"
+D, H, G, T = "direct", "direct_hipad", "gemm", "taps"
 SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
     (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, H, H)),  # ResNet stem: strided+padded is padded explicitly
@@ -156,13 +157,20 @@ SHAPE_TABLE = [
     (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet conv2
     (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), (G, G, G)),  # strided 1x1 shortcut
     (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), (H, H, H)),  # VALID 3x3, many channels
-    (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (H, H, H)),  # depthwise VALID: no gemm for groups
-    (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (D, D, D)),
+    (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (T, T, T)),  # depthwise: the tap fold (jaxconv/depthwise.py)
+    (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (T, T, T)),
     (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, D)),  # K = 144 but 4.7M patch elements: too big
     (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), (H, H, H)),  # tiny: no gemm, all dispatch
     (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), (D, D, D)),  # tiny 1x1
     (((16, 8, 200), (16, 8, 1), 1, 0, 1), (G, G, G)),  # 1-d 1x1
     (((4, 8, 100), (16, 8, 3), 1, 0, 1), (D, D, D)),  # 1-d: measured only in 2-d, so left to XLA
+    (((8, 144, 56, 56), (144, 1, 3, 3), 2, 1, 144), (T, T, T)),  # MobileNetV2 strided depthwise
+    (((8, 96, 32, 32), (96, 1, 7, 7), 1, 3, 96), (T, T, T)),  # ConvNeXt 7x7 depthwise
+    (((8, 240, 28, 28), (240, 1, 5, 5), 1, 2, 240), (T, T, T)),  # EfficientNet 5x5 depthwise
+    (((8, 32, 56, 56), (64, 1, 3, 3), 1, 1, 32), (T, T, T)),  # depthwise, channel multiplier 2
+    (((8, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8), (D, D, D)),  # 1 < groups < C: XLA's conv stays
+    (((1, 4, 6, 6), (4, 1, 3, 3), 1, 1, 4), (D, D, D)),  # tiny depthwise: all dispatch, XLA's one op
+    (((4, 8, 100), (8, 1, 3), 1, 1, 8), (D, D, D)),  # 1-d depthwise: measured only in 2-d
 ]
 
 

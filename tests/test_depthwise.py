@@ -1,0 +1,251 @@
+"""The depthwise tap fold ("taps", jaxconv/depthwise.py): values and gradients exact to torch and XLA's conv.
+
+oracles: torch CPU (``F.conv{1,2,3}d(groups=C)`` after ``F.pad`` in the padding mode, autograd
+for the gradients) and jaxconv's direct path (XLA's grouped convolution, forced with
+``conv_algorithm("direct")``). Random depthwise configs: n-d, kernel 1-7, stride 1-3,
+dilation 1-2, per-side padding in every mode, channel multiplier 1-2, bias, batched and
+unbatched, NCHW and channels-last; float64 to 1e-12, half types within tests/test_dtypes.py's
+tolerances; forward mode and second order; vmap; the forced mixed triples; the CPU plan.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.test_util
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")  # torch is the oracle
+import torch.nn.functional as F  # noqa: E402
+
+import jaxconv  # noqa: E402
+from jaxconv import policy  # noqa: E402
+from jaxconv.shapes import conv_spec  # noqa: E402
+
+force = policy.conv_algorithm
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+T = "taps"
+MIXED = [(T, "direct", T), ("direct", T, T), (T, T, "direct"), (T, "direct_hipad", "direct")]
+
+
+def random_config(rng: random.Random) -> dict:
+    """A small random depthwise conv (groups = in_channels, out = multiplier * in)."""
+    while True:
+        n = rng.choice([1, 2, 2, 2, 3])
+        c, mult = rng.randint(1, 4), rng.choice([1, 1, 2])
+        spatial = tuple(rng.randint(1, {1: 14, 2: 10, 3: 5}[n]) for _ in range(n))
+        k = tuple(rng.randint(1, 3 if n == 3 else 7) for _ in range(n))
+        s = tuple(rng.randint(1, 3) for _ in range(n))
+        d = tuple(rng.randint(1, 2) for _ in range(n))
+        mode = rng.choice(["zeros", "zeros", "zeros", "reflect", "replicate", "circular"])
+        pads = tuple((rng.randint(0, 3), rng.randint(0, 3)) for _ in range(n))
+        if mode == "reflect" and any(max(p) >= sz for p, sz in zip(pads, spatial)):
+            continue
+        if mode == "circular" and any(max(p) > sz for p, sz in zip(pads, spatial)):
+            continue
+        if any(sz + lo + hi < dd * (kk - 1) + 1 for sz, (lo, hi), kk, dd in zip(spatial, pads, k, d)):
+            continue
+        return dict(n=n, c=c, mult=mult, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
+                    batch=rng.choice([0, 1, 2, 3]), bias=rng.random() < 0.5, channels_last=rng.random() < 0.4)
+
+
+def make_arrays(cfg: dict, seed: int, dtype: type = np.float32) -> tuple[Any, Any, Any, np.random.Generator]:
+    """x (batched, NCHW), w (OIHW), b, ct from torch's forward shape, all in ``dtype``."""
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((max(cfg["batch"], 1), cfg["c"], *cfg["spatial"])).astype(dtype)
+    w = r.standard_normal((cfg["c"] * cfg["mult"], 1, *cfg["k"])).astype(dtype)
+    b = r.standard_normal(cfg["c"] * cfg["mult"]).astype(dtype) if cfg["bias"] else None
+    return x, w, b, r
+
+
+def torch_conv(cfg: dict, x, w, b, r, round_ct=None):
+    """(y, ct, dx, dw, db) from torch: pad in the mode with F.pad, then an unpadded depthwise conv
+    (``round_ct``: applied to the random cotangent first)."""
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    flat = [v for lo_hi in reversed(cfg["pads"]) for v in lo_hi]  # F.pad: last dim first
+    y = TORCH_CONV[cfg["n"]](F.pad(tx, flat, mode=TORCH_MODE[cfg["mode"]]), tw, tb, cfg["s"], 0, cfg["d"], cfg["c"])
+    ct = r.standard_normal(tuple(y.shape)).astype(x.dtype)
+    ct = torch.tensor(ct if round_ct is None else round_ct(ct))
+    y.backward(ct)
+    return y.detach().numpy(), ct.numpy(), tx.grad.numpy(), tw.grad.numpy(), None if tb is None else tb.grad.numpy()
+
+
+def jax_conv(cfg: dict, algorithm, x, w, b, ct) -> tuple[Any, ...]:
+    """(y, dx, dw, db) from jaxconv with ``algorithm`` forced (one jitted VJP), back in torch's layouts."""
+    n, cl, unbatched = cfg["n"], cfg["channels_last"], cfg["batch"] == 0
+    xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+    if cl:
+        xj, ctj = jnp.moveaxis(xj, 1, -1), jnp.moveaxis(ctj, 1, -1)
+        wj = jnp.transpose(wj, (*range(2, n + 2), 1, 0))
+    if unbatched:
+        xj, ctj = xj[0], ctj[0]
+    bj = None if b is None else jnp.asarray(b)
+
+    def f(x, w, b):
+        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["c"], padding_mode=cfg["mode"], channels_last=cl)
+
+    def fwd_bwd(x, w, b, ct):
+        y, vjp = jax.vjp(f, x, w, b)
+        return (y, *vjp(ct))
+
+    with force(algorithm):  # the switch is read while tracing
+        y, dx, dw, db = jax.jit(fwd_bwd)(xj, wj, bj, ctj)
+    if unbatched:
+        y, dx = y[None], dx[None]
+    if cl:
+        y, dx = jnp.moveaxis(y, -1, 1), jnp.moveaxis(dx, -1, 1)
+        dw = jnp.transpose(dw, (n + 1, n, *range(n)))
+    return tuple(None if v is None else np.asarray(v) for v in (y, dx, dw, db))
+
+
+def close(a, b, what: str, tol: float = 2e-5) -> None:
+    scale = max(1.0, float(np.abs(np.asarray(b, np.float64)).max(initial=0.0)))
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=5 * tol, atol=tol * scale,
+                               err_msg=what)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_taps_matches_torch_and_direct(seed):
+    """oracle: torch CPU autograd and the direct path; one random depthwise config per seed (values,
+    input/weight/bias gradients), with "taps" forced and one forced mixed triple."""
+    rng = random.Random(1000 + seed)
+    cfg = random_config(rng)
+    x, w, b, r = make_arrays(cfg, seed)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    direct = jax_conv(cfg, "direct", x, w, b, ct)
+    for algorithm in (T, MIXED[seed // 2 % len(MIXED)]) if seed % 2 else (T,):
+        got = jax_conv(cfg, algorithm, x, w, b, ct)
+        for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), direct):
+            if t is None:
+                assert g is None
+                continue
+            assert g.shape == t.shape, (algorithm, name, cfg)
+            close(g, t, f"{algorithm} {name} vs torch, {cfg}")
+            close(g, dref, f"{algorithm} {name} vs direct, {cfg}")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_float64_exact(seed):
+    """oracle: torch CPU in float64 to 1e-12 (values and gradients), under jax.enable_x64."""
+    rng = random.Random(2000 + seed)
+    cfg = random_config(rng)
+    x, w, b, r = make_arrays(cfg, seed, np.float64)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    with jax.enable_x64(True):
+        got = jax_conv(cfg, T, x, w, b, ct)
+    for name, g, t in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb)):
+        if t is not None:
+            assert g.dtype == np.float64
+            close(g, t, f"float64 {name}, {cfg}", tol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [("bfloat16", 3e-2), ("float16", 4e-3)])
+def test_half_types(dtype, tol):
+    """oracle: torch CPU float32 on the same rounded inputs, rounded to the dtype (tests/test_dtypes.py's TOL);
+    the output and gradients keep the input dtype, as XLA's convolution does."""
+    jdt = jnp.dtype(dtype)
+    cfg = dict(n=2, c=6, mult=2, spatial=(11, 9), k=(3, 3), s=(2, 1), d=(1, 1), mode="zeros", pads=((1, 1), (1, 1)),
+               batch=2, bias=True, channels_last=False)
+    x, w, b, r = make_arrays(cfg, 7)
+    def rounded(v):
+        return np.asarray(jnp.asarray(v).astype(jdt).astype(jnp.float32))
+    x, w, b = (rounded(v) for v in (x, w, b))
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r, rounded)
+    half = [jnp.asarray(v).astype(jdt) for v in (x, w, b, ct)]
+    for cl in (False, True):
+        got = jax_conv({**cfg, "channels_last": cl}, T, *(np.asarray(v) for v in half))
+        for name, g, t in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb)):
+            assert g.dtype == jdt, name
+            t_rounded = np.asarray(jnp.asarray(t).astype(jdt).astype(jnp.float32))
+            close(g, t_rounded, f"{dtype} {name} cl={cl}", tol=tol)
+
+
+def test_jvp_and_second_order():
+    """oracle: the direct path's JVP; jax.test_util.check_grads (numerical) to second order, fwd and rev,
+    in float64 on tiny shapes (strided, dilated, multiplier 2, channels-last)."""
+    r = np.random.default_rng(5)
+    with jax.enable_x64(True):
+        for s, d, cl in (((2, 1), (1, 2), False), ((1, 3), (2, 1), True)):
+            x = jnp.asarray(r.standard_normal((2, 2, 6, 7)))
+            w = jnp.asarray(r.standard_normal((4, 1, 3, 2)))
+            if cl:
+                x, w = jnp.moveaxis(x, 1, -1), jnp.transpose(w, (2, 3, 1, 0))
+            xd, wd = jnp.asarray(r.standard_normal(x.shape)), jnp.asarray(r.standard_normal(w.shape))
+
+            def f(x, w, s=s, d=d, cl=cl):
+                return jaxconv.conv2d(x, w, None, s, ((1, 0), (2, 1)), d, 2, channels_last=cl)
+            with force("direct"):
+                y0, t0 = jax.jvp(f, (x, w), (xd, wd))
+            with force(T):
+                y, t = jax.jvp(f, (x, w), (xd, wd))
+                _, tx = jax.jvp(lambda x, w=w: f(x, w), (x,), (xd,))  # a symbolic-zero weight tangent
+                close(y, y0, "y", 1e-12)
+                close(t, t0, "jvp", 1e-12)
+                with force("direct"):
+                    tx0 = jax.jvp(lambda x, w=w: f(x, w), (x,), (xd,))[1]
+                close(tx, tx0, "jvp x", 1e-12)
+                if not cl:  # second order once (each order compiles its own programs)
+                    jax.test_util.check_grads(f, (x[:1], w), order=2, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+def test_vmap_and_grad_of_grad_under_jit():
+    """oracle: the direct path (vmap over unbatched examples; jit of a gradient; the Hessian-vector product)."""
+    r = np.random.default_rng(3)
+    x = jnp.asarray(r.standard_normal((4, 5, 12, 12)), jnp.float32)
+    w = jnp.asarray(r.standard_normal((5, 1, 3, 3)), jnp.float32)
+
+    def run(algorithm, f):
+        with force(algorithm):
+            return f()
+
+    def vm():
+        return jax.vmap(lambda xi, wi: jaxconv.conv2d(xi, wi, stride=2, padding=1, groups=5), in_axes=(0, None))(x, w)
+    close(run(T, vm), run("direct", vm), "vmap")
+
+    def vm_w():  # a batched weight too
+        ws = jnp.stack([w, 2 * w, -w, w + 1])
+        return jax.vmap(lambda xi, wi: jaxconv.conv2d(xi, wi, padding="same", groups=5))(x, ws)
+    close(run(T, vm_w), run("direct", vm_w), "vmap weight")
+
+    loss = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.tanh(jaxconv.conv2d(x, w, padding="same", groups=5))),
+                            argnums=(0, 1)))
+    for a, b in zip(run(T, lambda: loss(x, w)), run("direct", lambda: loss(x, w))):
+        close(a, b, "jit grad")
+
+    def hvp():
+        g = jax.grad(lambda w: jnp.sum(jaxconv.conv2d(x, w, padding=1, groups=5) ** 2))
+        return jax.jvp(g, (w,), (jnp.ones_like(w),))[1]
+    close(run(T, hvp), run("direct", hvp), "hvp", 1e-4)
+
+
+def test_forced_taps_needs_depthwise():
+    """oracle: the switch's contract: "taps" needs groups == in_channels (1 < groups < C is refused)."""
+    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
+    with pytest.raises(ValueError, match="'taps' needs a depthwise conv"), force(T):
+        jaxconv.conv2d(x, w, groups=2)
+    spec = conv_spec("conv2d", (1, 4, 6, 6), (4, 2, 3, 3), None, 1, 0, 1, 2, "zeros", False)
+    assert not policy.valid_for(spec, (T, "direct", "direct"))
+    dw = conv_spec("conv2d", (1, 4, 6, 6), (8, 1, 3, 3), None, 1, 0, 1, 4, "zeros", False)
+    assert policy.valid_for(dw, (T, T, T))
+
+
+def test_cpu_plan_uses_taps_and_accelerators_keep_xlas_conv():
+    """oracle: the exported StableHLO. A depthwise conv whose CPU plan is "taps" lowers for cpu without a
+    convolution (forward and gradients) and for cuda/tpu to XLA's convolution."""
+    xs, ws = (8, 96, 64, 64), (96, 1, 3, 3)
+    spec = conv_spec("conv2d", xs, ws, None, 1, 1, 1, 96, "zeros", False)
+    assert policy.cpu_plan(spec) == (T, T, T)
+    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
+
+    def step(x, w):
+        return jax.grad(lambda x, w: jnp.sum(jaxconv.conv2d(x, w, None, 1, 1, 1, 96) ** 2), argnums=(0, 1))(x, w)
+    cpu = jax.export.export(jax.jit(step), platforms=("cpu",))(x, w).mlir_module()
+    assert "stablehlo.convolution" not in cpu
+    accel = jax.export.export(jax.jit(step), platforms=("cuda", "tpu"))(x, w).mlir_module()
+    assert "stablehlo.convolution" in accel
