@@ -184,6 +184,9 @@ def _weight_grad(x: jax.Array, ct: jax.Array, spec: ConvSpec) -> jax.Array:
     if r == rows:
         out = per_tap(xp, ctc)
     else:
+        # jax.checkpoint: reverse mode linearizes the transposed map of the JVP, and without
+        # remat JAX's scan partial eval saves every tap slice of x as a residual (9 full
+        # copies for 3x3: 420 ms -> 29 ms on (8, 96, 64, 64)); remat re-slices from x.
         parts = lax.map(jax.checkpoint(lambda a: per_tap(*a)), (xp.reshape((rows // r, r, *xp.shape[1:])),
                                                 ctc.reshape((rows // r, r, *ctc.shape[1:]))))
         out = jnp.moveaxis(parts, 0, 1).reshape(len(offsets), -1) if not cl else jnp.sum(parts, axis=0)
