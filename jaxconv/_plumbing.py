@@ -19,7 +19,7 @@ from jax import lax
 
 from jaxconv.shapes import arg_error
 
-__all__ = ["as_array", "check_dtype", "check_same_dtype", "moved_names", "per_example", "strided_slice"]
+__all__ = ["as_array", "check_dtype", "check_same_dtype", "eager_jit", "moved_names", "per_example", "strided_slice"]
 
 
 def as_array(fn: str, name: str, v: Any, *, optional: bool = False) -> Any:
@@ -120,3 +120,23 @@ def moved_names(module: str, **moved: tuple[str, Callable[[], Any]]) -> Callable
             return get()
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     return __getattr__
+
+
+def eager_jit(impl: _Impl, static_argnums: int | tuple[int, ...]) -> _Impl:
+    """``jax.jit(impl)`` for eager calls (one cached program per spec); ``impl`` itself inside a trace.
+
+    Called under an enclosing ``jit``/``grad``/``vmap`` trace, the op's body is inlined into the
+    caller's program instead of staying a nested ``jit``. A nested jit around a
+    ``lax.platform_dependent`` (the policy's per-backend branches) defeats XLA:CPU's convolution
+    layout assignment once transposed: a strided conv's input gradient then runs ~30x slower
+    (NCHW kept, `bf01_io01->bf01`), found by the benchmark's per-part rows
+    (experiments/benchmark.py `-k part`); inlined, the program is the one raw lax gives.
+    """
+    jitted = jax.jit(impl, static_argnums=static_argnums)
+    statics = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+
+    @functools.wraps(impl)
+    def run(*args: Any) -> Any:
+        traced = any(isinstance(a, jax.core.Tracer) for i, a in enumerate(args) if i not in statics)
+        return impl(*args) if traced else jitted(*args)
+    return run  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv import policy
-from jaxconv._plumbing import as_array, check_same_dtype, per_example
+from jaxconv._plumbing import as_array, check_same_dtype, eager_jit, per_example
 from jaxconv.depthwise import depthwise_taps
 from jaxconv.padding import pad_spatial
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
@@ -147,7 +147,7 @@ def _conv_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: ConvSpec, 
     return y
 
 
-_conv_jit = jax.jit(_conv_impl, static_argnums=(3, 4))
+_conv_jit = eager_jit(_conv_impl, static_argnums=(3, 4))
 
 
 def _conv(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,

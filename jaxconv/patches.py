@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv._plumbing import as_array
+from jaxconv._plumbing import as_array, eager_jit
 from jaxconv.padding import pad_spatial
 from jaxconv.shapes import IntOrSeq, Padding, arg_error, canonicalize, conv_window, frozen_args, spec_cache, split_batch
 
@@ -126,8 +126,8 @@ def _fold_impl(x: jax.Array, spec: PatchSpec) -> jax.Array:
     return out if spec.batched else out[0]
 
 
-_unfold_jit = jax.jit(_unfold_impl, static_argnums=1)
-_fold_jit = jax.jit(_fold_impl, static_argnums=1)
+_unfold_jit = eager_jit(_unfold_impl, static_argnums=1)
+_fold_jit = eager_jit(_fold_impl, static_argnums=1)
 
 
 def unfold(input: jax.Array, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: Padding = 0, stride: IntOrSeq = 1

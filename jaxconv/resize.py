@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv import policy
-from jaxconv._plumbing import as_array
+from jaxconv._plumbing import as_array, eager_jit
 from jaxconv.shapes import arg_error, check_nonzero_spatial, is_int, spec_cache
 
 __all__ = [
@@ -689,7 +689,7 @@ def _resize_impl(x: jax.Array, spec: ResizeSpec) -> jax.Array:
     return y.astype(dtype)
 
 
-_resize_jit = jax.jit(_resize_impl, static_argnums=(1,))
+_resize_jit = eager_jit(_resize_impl, static_argnums=(1,))
 
 
 def _interpolate(fn: str, input: Any, size: Size | None, scale_factor: ScaleFactor | None, mode: str,

@@ -29,7 +29,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv import shapes
-from jaxconv._plumbing import as_array, check_same_dtype, moved_names, per_example
+from jaxconv._plumbing import as_array, check_same_dtype, eager_jit, moved_names, per_example
 from jaxconv.shapes import IntOrSeq, Padding, conv_transpose_spec
 
 __all__ = ["conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
@@ -118,7 +118,7 @@ def _conv_transpose_impl(x: jax.Array, w: jax.Array, b: jax.Array | None, spec: 
     return y if b is None else y + b.reshape((-1,) + (1,) * spec.n)
 
 
-_conv_transpose_jit = jax.jit(_conv_transpose_impl, static_argnums=(3, 4))
+_conv_transpose_jit = eager_jit(_conv_transpose_impl, static_argnums=(3, 4))
 
 
 def _conv_transpose(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,

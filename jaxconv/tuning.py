@@ -58,7 +58,7 @@ from jax._src import config as _jax_config  # the config-state mechanism policy.
 
 from jaxconv import policy
 from jaxconv.convolution import conv
-from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, conv_spec
+from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
 
 __all__ = ["FORMAT", "PARTS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
            "load_plans", "plan_key", "recording", "tune", "tune_conv", "use_plans"]
@@ -606,6 +606,8 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     >>> [spec.kernel for spec in plans]
     [(3, 3), (1, 1)]
     """
+    if not callable(fn):
+        raise arg_error("tune", "fn", "must be a function or an nnx.Module to trace", type(fn).__name__, exc=TypeError)
     leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
     arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
     traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(leaves, arrays) if a]

@@ -196,7 +196,7 @@ def pool_cases() -> list[Case]:
         n = int(fn[-2])
         x = xs[n]
         c += [
-            Case(fn, "range", "output_size", (x, 0), n_arrays=1),
+            Case(fn, "range", "output_size", (x, -1), n_arrays=1),  # 0 is torch's empty output (test_zero_size.py)
             Case(fn, "length", "output_size", (x, (2,) * (n + 1)), n_arrays=1),
             Case(fn, "type", "output_size", (x, 1.5), exc=TypeError, n_arrays=1),
             Case(fn, "type", "output_size", (x, "2"), exc=TypeError, n_arrays=1, id="str"),
@@ -338,6 +338,7 @@ def linear_norm_cases() -> list[Case]:
         Case("batch_norm_update", "range", "momentum", (xn, c3, c3, 1.5), n_arrays=3),
         Case("batch_norm_update", "type", "momentum", (xn, c3, c3, "0.1"), exc=TypeError, n_arrays=3),
         Case("batch_norm_update", "type", "running_mean", (xn, None, c3), exc=TypeError, n_arrays=1),
+        Case("tune", "type", "fn", (3,), exc=TypeError),
         Case("layer_norm", "shape", "normalized_shape", (xn, (3,)), n_arrays=1),
         Case("layer_norm", "length", "normalized_shape", (xn, (1, 2, 3, 4)), n_arrays=1),
         Case("layer_norm", "range", "normalized_shape", (xn, ()), n_arrays=1, id="empty"),

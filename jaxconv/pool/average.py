@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxconv._plumbing import as_array, check_dtype, per_example
+from jaxconv._plumbing import as_array, check_dtype, eager_jit, per_example
 from jaxconv.pool.extreme import max_pool1d, max_pool2d, max_pool3d
 from jaxconv.shapes import IntOrSeq, Padding, PoolSpec, adaptive_pool_spec, arg_error, is_int, pool_spec
 from jaxconv.taps import bshape, reduce_windows
@@ -64,7 +64,7 @@ def _avg_impl(x: jax.Array, spec: PoolSpec, override: int | None) -> jax.Array:
     return _divide(_window_sums(x, spec), spec, override).astype(x.dtype)
 
 
-_avg_jit = jax.jit(_avg_impl, static_argnums=(1, 2))
+_avg_jit = eager_jit(_avg_impl, static_argnums=(1, 2))
 
 
 def _avg(fn: str, n: int, input: Any, kernel_size: IntOrSeq, stride: IntOrSeq | None, padding: Padding, ceil_mode: bool,
@@ -104,7 +104,7 @@ def _lp_impl(x: jax.Array, spec: PoolSpec, norm_type: float) -> jax.Array:
     return y.astype(x.dtype)
 
 
-_lp_jit = jax.jit(_lp_impl, static_argnums=(1, 2))
+_lp_jit = eager_jit(_lp_impl, static_argnums=(1, 2))
 
 _MAX_POOLS = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
 
@@ -135,7 +135,7 @@ def _adaptive_avg_impl(x: jax.Array, spec: PoolSpec) -> jax.Array:
     return _divide(_window_sums(x, spec), spec).astype(x.dtype)
 
 
-_adaptive_avg_jit = jax.jit(_adaptive_avg_impl, static_argnums=(1,))
+_adaptive_avg_jit = eager_jit(_adaptive_avg_impl, static_argnums=(1,))
 
 
 def _adaptive_avg(fn: str, n: int, input: Any, output_size: int | Sequence[int | None]) -> jax.Array:

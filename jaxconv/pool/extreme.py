@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from jaxconv import policy
-from jaxconv._plumbing import as_array, check_dtype, per_example, strided_slice
+from jaxconv._plumbing import as_array, check_dtype, eager_jit, per_example, strided_slice
 from jaxconv.shapes import IntOrSeq, Padding, PoolSpec, adaptive_pool_spec, pool_spec
 from jaxconv.taps import MAX_UNROLLED_TAPS, axis_taps, first, grid_const, real, reduce_windows, starts
 
@@ -323,7 +323,7 @@ def _extreme_impl(x: jax.Array, spec: PoolSpec, kind: str, return_indices: bool)
     return _extreme_pool(x, spec, kind)
 
 
-_extreme_jit = jax.jit(_extreme_impl, static_argnums=(1, 2, 3))
+_extreme_jit = eager_jit(_extreme_impl, static_argnums=(1, 2, 3))
 
 
 def _extreme(fn: str, n: int, kind: str, input: Any, kernel_size: IntOrSeq, stride: IntOrSeq | None, padding: Padding,

@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from jaxconv._plumbing import as_array, per_example
+from jaxconv._plumbing import as_array, eager_jit, per_example
 from jaxconv.shapes import IntOrSeq, Padding, PoolSpec, arg_error, pool_spec
 from jaxconv.taps import reduce_windows
 
@@ -19,7 +19,7 @@ def _pool_impl(x: jax.Array, spec: PoolSpec, init_value: Any, reduce_fn: Callabl
     return reduce_windows(x, spec, init_value, reduce_fn)
 
 
-_pool_jit = jax.jit(_pool_impl, static_argnums=(1, 2, 3))
+_pool_jit = eager_jit(_pool_impl, static_argnums=(1, 2, 3))
 
 
 def window_reduce(input: jax.Array, init_value: Any, reduce_fn: Callable[[Any, Any], Any], kernel_size: IntOrSeq,

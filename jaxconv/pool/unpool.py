@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconv._plumbing import as_array, check_dtype, per_example
+from jaxconv._plumbing import as_array, check_dtype, eager_jit, per_example
 from jaxconv.shapes import IntOrSeq, Padding, UnpoolSpec, arg_error, unpool_spec
 
 __all__ = ["max_unpool1d", "max_unpool2d", "max_unpool3d"]
@@ -68,7 +68,7 @@ def _unpool_impl(x: jax.Array, indices: jax.Array, spec: UnpoolSpec) -> jax.Arra
     return y.reshape((*lead, *spec.out_spatial))  # type: ignore[attr-defined]
 
 
-_unpool_jit = jax.jit(_unpool_impl, static_argnums=(2,))
+_unpool_jit = eager_jit(_unpool_impl, static_argnums=(2,))
 
 
 def _unpool(fn: str, n: int, input: Any, indices: Any, kernel_size: IntOrSeq, stride: IntOrSeq | None, padding: Padding,
