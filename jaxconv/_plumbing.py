@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 
 from jaxconv.shapes import arg_error
 
@@ -137,6 +138,6 @@ def eager_jit(impl: _Impl, static_argnums: int | tuple[int, ...]) -> _Impl:
 
     @functools.wraps(impl)
     def run(*args: Any) -> Any:
-        traced = any(isinstance(a, jax.core.Tracer) for i, a in enumerate(args) if i not in statics)
+        traced = any(isinstance(a, Tracer) for i, a in enumerate(args) if i not in statics)
         return impl(*args) if traced else jitted(*args)
     return run  # type: ignore[return-value]

@@ -23,6 +23,7 @@ from jaxconv import policy
 from jaxconv._plumbing import as_array, check_same_dtype, eager_jit, per_example
 from jaxconv.depthwise import depthwise_taps
 from jaxconv.padding import pad_spatial
+from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
 from jaxconv.taps import conv_tap
 
@@ -91,7 +92,7 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
 
 
 # "taps": the depthwise tap fold with its own gradient formulations (jaxconv/depthwise.py).
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps}
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps, "phases": phase_conv}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))

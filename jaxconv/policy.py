@@ -39,8 +39,9 @@ from jaxconv.shapes import ConvSpec
 __all__ = ["ALGORITHMS", "DIRECT", "by_platform", "conv_algorithm", "cpu_plan", "forced_plan", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
-#: and the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`).
-ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps")
+#: the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`), and a strided conv
+#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`).
+ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases")
 Plan = tuple[str, str, str]
 #: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
 ACCELERATORS = ("cuda", "rocm", "tpu")
@@ -129,6 +130,15 @@ _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: kee
 _TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispatch, keep XLA's one op
 
 
+# * The input gradient of a strided conv with few input channels (the ResNet stem, 7x7 s2
+#   3->64 @224, batch 8) is XLA:CPU's lhs-dilated convolution with a 3-channel output, its
+#   slow path: 87-102 ms (torch 58); over stride phases (jaxconv/phases.py: a stride-1 conv
+#   of the space-to-depth input, 12 channels) 36 ms. Its forward (104 vs 42) and weight
+#   gradient (134 vs 76) are slower over phases, and with 64 input channels (3x3 s2 64->128
+#   @56) the phases lose every part (14 / 78 vs 12 / 26 for dx / dw): input gradient only,
+#   few channels only (the gemm bound). Quiet machine, medians of 7, 2026-12-02.
+
+
 def cpu_plan(spec: ConvSpec) -> Plan:
     """The CPU plan for a spec, from the measured table above (pure, deterministic)."""
     unpadded = not any(lo or hi for lo, hi in spec.lax_pads)
@@ -143,6 +153,9 @@ def cpu_plan(spec: ConvSpec) -> Plan:
             return ("gemm", "gemm", "gemm")
         if spec.n == 2 and spec.in_channels * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
             return ("gemm", "gemm", xla)
+    if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
+            and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
+        return (xla, "phases", xla)
     return (xla, xla, xla)
 
 
@@ -157,6 +170,8 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
     """Why ``plan`` cannot compute ``spec``, or ``None``."""
     if "gemm" in plan and spec.groups != 1:
         return f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}"
+    if "phases" in plan and not (any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
+        return f"conv algorithm 'phases' needs a strided, undilated conv, got stride {spec.stride}, dilation {spec.dilation}"
     if "taps" in plan and spec.groups != spec.in_channels:
         return (f"conv algorithm 'taps' needs a depthwise conv (groups == in_channels = {spec.in_channels}), "
                 f"got groups={spec.groups}")

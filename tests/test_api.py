@@ -27,8 +27,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is the oracle of the signature checks")
 F = torch.nn.functional
 
-import jaxconv
-import jaxconv.nn
+import jaxconv  # noqa: E402
+import jaxconv.nn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

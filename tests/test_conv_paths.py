@@ -23,7 +23,6 @@ torch = pytest.importorskip("torch")  # torch is the oracle
 import torch.nn.functional as F  # noqa: E402
 
 import jaxconv  # noqa: E402
-
 from jaxconv import policy  # noqa: E402
 from jaxconv.shapes import conv_spec  # noqa: E402
 
@@ -119,7 +118,8 @@ def test_every_path_matches_torch_and_the_others(seed):
         x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
         ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
         algorithms: list = [a for a in ALGORITHMS if (a != "gemm" or cfg["groups"] == 1)
-                            and (a != "taps" or cfg["groups"] == cfg["cin"])]  # taps: depthwise only
+                            and (a != "taps" or cfg["groups"] == cfg["cin"])  # taps: depthwise only
+                            and (a != "phases" or (max(cfg["s"]) > 1 and max(cfg["d"]) == 1))]  # phases: strided
         if cfg["groups"] == 1:  # and one mixed (forward, input-gradient, weight-gradient) triple
             algorithms.append(tuple(rng.choice(algorithms) for _ in range(3)))
         results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
@@ -145,10 +145,11 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
-D, H, G, T = "direct", "direct_hipad", "gemm", "taps"
+D, H, G, T, P = "direct", "direct_hipad", "gemm", "taps", "phases"
 SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
-    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, H, H)),  # ResNet stem: strided+padded is padded explicitly
+    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, H)),  # ResNet stem: padded explicitly; dx over stride phases
+    (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, H)),  # strided, many channels: no phases
     (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (D, D, D)),  # padded window: XLA's fast path already
     (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (D, D, D)),
     (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), (G, G, G)),  # 1x1: a GEMM

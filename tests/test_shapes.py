@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import pytest
 from jax import lax
@@ -298,8 +298,8 @@ def test_shapes_has_no_jax_import():
     """oracle: the design rule — jaxconv.shapes is pure Python. A fresh interpreter imports it with the
     package's own ``__init__`` (which imports JAX for the ops) replaced by an empty stand-in."""
     pkg = Path(shapes.__file__).resolve().parents[1]
-    code = ("import sys, types; m = types.ModuleType('jaxconv'); m.__path__ = [%r]; sys.modules['jaxconv'] = m; "
-            "import jaxconv.shapes, jaxconv.cli; print(sorted(k for k in sys.modules if k.split('.')[0] in ('jax', 'numpy')))" % str(pkg))
+    code = (f"import sys, types; m = types.ModuleType('jaxconv'); m.__path__ = [{str(pkg)!r}]; sys.modules['jaxconv'] = m; "
+            "import jaxconv.shapes, jaxconv.cli; print(sorted(k for k in sys.modules if k.split('.')[0] in ('jax', 'numpy')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
