@@ -111,7 +111,12 @@ def forced_plan() -> Plan | None:
 #   adds: 1.1 / 1.1 / 1.8. Its weight gradient loses to XLA's own, so the three parts
 #   are chosen separately (a custom JVP whose tangent uses the gradient algorithms).
 #   Past ~2M patch elements building the patches costs more than the GEMM saves.
+# * Tiny outputs with many channels (ResNet's last stage at a 128x128 input: 3x3 512->512 @4x4,
+#   batch 8): XLA:CPU's convolution 8.9 / 7.5 / 13.5, im2col + GEMM 3.7 / 3.2 / 4.3 (torch's
+#   forward 3.4); at 8x8 (256 ch) the two tie (4.8 / 4.6 / 5.5 vs 4.7 / 4.0 / 5.1) and at 16x16
+#   XLA wins. Quiet machine, medians of 7, 2026-12-02.
 _GEMM_MAX_K = 160  # in_channels * prod(kernel): small channel counts only
+_GEMM_MAX_OUT_TINY = 16  # prod(out_spatial): at most 4x4 outputs take the GEMM whatever the channels
 _GEMM_MAX_PATCH_ELEMS = 2 ** 21  # K * N * prod(out): patches up to 8 MiB of float32
 _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: keep XLA's one op
 
@@ -153,6 +158,8 @@ def cpu_plan(spec: ConvSpec) -> Plan:
             return ("gemm", "gemm", "gemm")
         if spec.n == 2 and spec.in_channels * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
             return ("gemm", "gemm", xla)
+        if spec.n == 2 and math.prod(spec.out_spatial) <= _GEMM_MAX_OUT_TINY and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
+            return ("gemm", "gemm", "gemm")
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
         return (xla, "phases", xla)

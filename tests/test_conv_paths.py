@@ -150,6 +150,8 @@ SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
     (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, H)),  # ResNet stem: padded explicitly; dx over stride phases
     (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, H)),  # strided, many channels: no phases
+    (((8, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1), (G, G, G)),  # ResNet's last stage at 128x128: tiny output
+    (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (D, D, D)),  # 8x8: a tie, XLA's conv stays
     (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (D, D, D)),  # padded window: XLA's fast path already
     (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (D, D, D)),
     (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), (G, G, G)),  # 1x1: a GEMM
