@@ -253,16 +253,6 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd, n=2, doc=_pool_doc("AdaptiveMaxPool2
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd, n=3, doc=_pool_doc("AdaptiveMaxPool3d", "adaptive_max_pool3d", _ADA_ARGS + " return_indices: as torch.", "AdaptiveMaxPool3d(2)", "(1, 2, 4, 5, 5)", "(1, 2, 2, 2, 2)")): ...
 
 
-class _MaxUnpoolNd(RankedLayer):
-    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0) -> None:
-        fn = type(self).__name__
-        self.kernel_size, self.stride, _ = check_pool_window(fn, self.n, kernel_size, stride, 0)
-        self.padding = canonicalize(padding, self.n, "padding", fn, min_value=0)
-
-    def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
-        return _MAX_UNPOOL[self.n](input, indices, self.kernel_size, self.stride, self.padding, output_size)
-
-
 def _unpool_doc(n: int) -> str:
     shape = {1: "(1, 2, 8)", 2: "(1, 2, 8, 8)", 3: "(1, 2, 4, 4, 4)"}[n]
     return f"""``torch.nn.MaxUnpool{n}d``: a layer over :func:`jaxconv.max_unpool{n}d`.
@@ -282,6 +272,16 @@ def _unpool_doc(n: int) -> str:
     """
 
 
+class _MaxUnpoolNd(RankedLayer):
+    def __init__(self, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0) -> None:
+        fn = type(self).__name__
+        self.kernel_size, self.stride, _ = check_pool_window(fn, self.n, kernel_size, stride, 0)
+        self.padding = canonicalize(padding, self.n, "padding", fn, min_value=0)
+
+    def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
+        return _MAX_UNPOOL[self.n](input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
 class MaxUnpool1d(_MaxUnpoolNd, n=1, doc=_unpool_doc(1)): ...
 
 
@@ -291,11 +291,7 @@ class MaxUnpool2d(_MaxUnpoolNd, n=2, doc=_unpool_doc(2)): ...
 class MaxUnpool3d(_MaxUnpoolNd, n=3, doc=_unpool_doc(3)): ...
 
 
-# ---------------------------------------------------------------------------------------
-# Upsampling, pixel shuffle, unfold/fold
-# ---------------------------------------------------------------------------------------
-
-
+# --- upsampling, pixel shuffle, unfold/fold (layers over jaxconv.resize and jaxconv.patches) ---
 
 class Upsample(nnx.Module):
     """``torch.nn.Upsample``: a layer over :func:`jaxconv.interpolate`.
