@@ -123,11 +123,26 @@ def moved_names(module: str, **moved: tuple[str, Callable[[], Any]]) -> Callable
     return __getattr__
 
 
-def eager_jit(impl: _Impl, static_argnums: int | tuple[int, ...]) -> _Impl:
-    """``jax.jit(impl)`` for eager calls (one cached program per spec); ``impl`` itself inside a trace.
+def _staging() -> bool:
+    """Whether the current trace, or one it runs inside, stages a program (``jit``; not eager ``grad``/``vmap``)."""
+    from jax._src import core  # the trace stack: JAX has no public API for "am I inside a jit"
+    from jax._src.interpreters import partial_eval as pe
 
-    Called under an enclosing ``jit``/``grad``/``vmap`` trace, the op's body is inlined into the
-    caller's program instead of staying a nested ``jit``. A nested jit around a
+    t = core.trace_ctx.trace
+    while t is not None:
+        if isinstance(t, pe.DynamicJaxprTrace):
+            return True
+        t = getattr(t, "parent_trace", None)
+    return False
+
+
+def eager_jit(impl: _Impl, static_argnums: int | tuple[int, ...]) -> _Impl:
+    """``jax.jit(impl)`` for eager calls (one cached program per spec); ``impl`` itself inside a ``jit``.
+
+    Called while an enclosing ``jit`` stages a program (also through ``grad``/``vmap`` inside it),
+    the op's body is inlined into that program instead of staying a nested ``jit``. Eager
+    ``grad``/``vmap`` keep the op's own jit (its program, and the output sharding XLA propagates
+    through it: tests/test_sharding.py's eager rows). A nested jit around a
     ``lax.platform_dependent`` (the policy's per-backend branches) defeats XLA:CPU's convolution
     layout assignment once transposed: a strided conv's input gradient then runs ~30x slower
     (NCHW kept, `bf01_io01->bf01`), found by the benchmark's per-part rows
@@ -139,5 +154,5 @@ def eager_jit(impl: _Impl, static_argnums: int | tuple[int, ...]) -> _Impl:
     @functools.wraps(impl)
     def run(*args: Any) -> Any:
         traced = any(isinstance(a, Tracer) for i, a in enumerate(args) if i not in statics)
-        return impl(*args) if traced else jitted(*args)
+        return impl(*args) if traced and _staging() else jitted(*args)
     return run  # type: ignore[return-value]
