@@ -32,6 +32,15 @@ TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
+def window_fits(mode: str, spatial: tuple, pads: tuple, k: tuple, d: tuple) -> bool:
+    """torch's padding-mode limits hold (reflect pad < size, circular <= size) and the dilated kernel fits the padded input."""
+    if mode == "reflect" and any(max(p) >= sz for p, sz in zip(pads, spatial)):
+        return False
+    if mode == "circular" and any(max(p) > sz for p, sz in zip(pads, spatial)):
+        return False
+    return all(sz + lo + hi >= dd * (kk - 1) + 1 for sz, (lo, hi), kk, dd in zip(spatial, pads, k, d))
+
+
 def random_config(rng: random.Random) -> dict:
     """A small random convolution: n-d, groups, stride, dilation, per-side padding, every mode, both layouts."""
     while True:
@@ -44,11 +53,7 @@ def random_config(rng: random.Random) -> dict:
         d = tuple(rng.randint(1, 2) for _ in range(n))
         mode = rng.choice(["zeros", "zeros", "zeros", "reflect", "replicate", "circular"])
         pads = tuple((rng.randint(0, 2), rng.randint(0, 2)) for _ in range(n))
-        if mode == "reflect" and any(max(p) >= sz for p, sz in zip(pads, spatial)):
-            continue
-        if mode == "circular" and any(max(p) > sz for p, sz in zip(pads, spatial)):
-            continue
-        if any(sz + lo + hi < dd * (kk - 1) + 1 for sz, (lo, hi), kk, dd in zip(spatial, pads, k, d)):
+        if not window_fits(mode, spatial, pads, k, d):
             continue
         return dict(n=n, groups=groups, cin=cin, cout=cout, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
                     batch=rng.randint(1, 3), bias=rng.random() < 0.5, channels_last=rng.random() < 0.3)

@@ -25,6 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 import jaxconv  # noqa: E402
 from jaxconv import policy  # noqa: E402
 from jaxconv.shapes import conv_spec  # noqa: E402
+from tests.test_conv_paths import window_fits  # noqa: E402  (one validity rule for both random generators)
 
 force = policy.conv_algorithm
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -44,11 +45,7 @@ def random_config(rng: random.Random) -> dict:
         d = tuple(rng.randint(1, 2) for _ in range(n))
         mode = rng.choice(["zeros", "zeros", "zeros", "reflect", "replicate", "circular"])
         pads = tuple((rng.randint(0, 3), rng.randint(0, 3)) for _ in range(n))
-        if mode == "reflect" and any(max(p) >= sz for p, sz in zip(pads, spatial)):
-            continue
-        if mode == "circular" and any(max(p) > sz for p, sz in zip(pads, spatial)):
-            continue
-        if any(sz + lo + hi < dd * (kk - 1) + 1 for sz, (lo, hi), kk, dd in zip(spatial, pads, k, d)):
+        if not window_fits(mode, spatial, pads, k, d):
             continue
         return dict(n=n, c=c, mult=mult, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
                     batch=rng.choice([0, 1, 2, 3]), bias=rng.random() < 0.5, channels_last=rng.random() < 0.4)

@@ -281,7 +281,7 @@ def test_tune_a_function_records_each_distinct_conv(tmp_path):
 
 def test_tune_an_nnx_model_leaves_it_untouched_and_shows_progress(tmp_path, capsys, monkeypatch):
     """oracle: the model's state before and after; tqdm's bar on stderr, and none (no error) without tqdm."""
-    pytest.importorskip("flax")
+    pytest.importorskip("flax", reason="the NNX-model case needs flax (a jaxconv dependency, always installed by CI)")
     from flax import nnx
 
     model = jaxconv.nn.Sequential(jaxconv.nn.Conv2d(3, 4, 3, padding=1, rngs=nnx.Rngs(0)), jaxconv.nn.BatchNorm2d(4),
