@@ -129,6 +129,20 @@ class Result:
 TORCH_DEVICE = "cpu"
 
 
+
+def _torch_sgd_step(model: Any, x: Any, y: Any, lr: float) -> Callable[[], Any]:
+    """One torch SGD step on cross-entropy (the torch column of the train-step rows)."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
 def _tt(a: np.ndarray) -> Any:
     """A torch tensor of ``a`` on TORCH_DEVICE."""
     t = torch.from_numpy(np.ascontiguousarray(a))
@@ -563,17 +577,7 @@ def lenet_case(quick: bool = False) -> Case:
 
         if torch is not None:
             tm = _lenet_torch().to(TORCH_DEVICE)
-            opt = torch.optim.SGD(tm.parameters(), lr=lr)
-            tx_, ty_ = _tt(x), _tt(y).long()
-            loss_fn = torch.nn.CrossEntropyLoss()
-
-            def tcall() -> Any:
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(tm(tx_), ty_)
-                loss.backward()
-                opt.step()
-                return loss
-            out["torch"] = Impl(tcall)
+            out["torch"] = Impl(_torch_sgd_step(tm, _tt(x), _tt(y).long(), lr))
         return out
 
     f = (shapes.conv_flops((28, 28), 1, 6, 5, padding=2, batch=batch) + shapes.conv_flops((14, 14), 6, 16, 5, batch=batch)
@@ -776,15 +780,7 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
 
     tm = model.to(TORCH_DEVICE).train()
     tx, ty = _tt(x), _tt(y).long()
-    opt = torch.optim.SGD(tm.parameters(), lr=NETWORK_LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def ttrain() -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(tm(tx), ty)
-        loss.backward()
-        opt.step()
-        return loss
+    ttrain = _torch_sgd_step(tm, tx, ty, NETWORK_LR)
 
     rss0, _ = _rss_bytes()
     if TORCH_DEVICE != "cpu":
