@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")  # torch is the oracle
 import torch.nn.functional as F  # noqa: E402
 
 import jaxconv  # noqa: E402
+from tests import lanes  # noqa: E402
 from tests.reference import conv_ref, pad_ref  # noqa: E402
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -109,16 +110,28 @@ def _jax_fwd_bwd(cfg):
 
 
 N_PARITY = 320
+PARITY_CHUNK = 40  # configs per test: 8 chunks, the first 3 by default (tests/lanes.py: CI's budget), all with --run-slow
 
 
-def test_conv_random_parity_torch_and_reference():
-    """oracle: torch CPU (nn.ConvNd with padding_mode, or F.pad + F.convNd) for values and gradients of
-    input/weight/bias under jit, over 320 random configs; every 4th also against the NumPy loop reference."""
+def parity_configs() -> list[dict]:
+    """The N_PARITY random configs, each with its own array seed (one sequence, whatever the chunking)."""
     rng = random.Random(1234)
-    nprng = np.random.default_rng(1234)
-    seen = {"forms": set(), "modes": set(), "n": set()}
-    for i in range(N_PARITY):
-        cfg = random_config(rng)
+    return [dict(random_config(rng), seed=i) for i in range(N_PARITY)]
+
+
+def test_parity_default_lane_covers_every_form_mode_and_rank():
+    """The default lane's configs (the first 3 chunks) still draw every padding form, mode and rank. oracle: the draws."""
+    cfgs = parity_configs()[:3 * PARITY_CHUNK]
+    assert {c["form"] for c in cfgs} == set(FORMS) and len({c["mode"] for c in cfgs}) == 4 and {c["n"] for c in cfgs} == {1, 2, 3}
+
+
+@pytest.mark.parametrize("chunk", lanes.prefix(range(N_PARITY // PARITY_CHUNK), 3))
+def test_conv_random_parity_torch_and_reference(chunk):
+    """oracle: torch CPU (nn.ConvNd with padding_mode, or F.pad + F.convNd) for values and gradients of
+    input/weight/bias under jit, over 40 random configs per chunk; every 4th also against the NumPy loop reference."""
+    for cfg in parity_configs()[chunk * PARITY_CHUNK:(chunk + 1) * PARITY_CHUNK]:
+        i = cfg["seed"]
+        nprng = np.random.default_rng(1234 + i)
         n = cfg["n"]
         xs = (cfg["batch"], cfg["cin"], *cfg["spatial"])
         ws = (cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["k"])
@@ -149,10 +162,6 @@ def test_conv_random_parity_torch_and_reference():
             pads = [(0, 0)] * n if cfg["mode"] != "zeros" else cfg["pairs"]
             ref = conv_ref(xr, w, b if cfg["bias"] else None, cfg["s"], pads, cfg["d"], cfg["groups"])
             np.testing.assert_allclose(y, ref, rtol=1e-5, atol=2e-5, err_msg=ctx)
-        seen["forms"].add(cfg["form"])
-        seen["modes"].add(cfg["mode"])
-        seen["n"].add(n)
-    assert seen["forms"] == set(FORMS) and len(seen["modes"]) == 4 and seen["n"] == {1, 2, 3}
 
 
 @pytest.mark.parametrize("size", [5, 6, 7, 8, 9])

@@ -25,6 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 import jaxconv  # noqa: E402
 from jaxconv import policy  # noqa: E402
 from jaxconv.shapes import conv_spec  # noqa: E402
+from tests import lanes  # noqa: E402
 from tests.test_conv_paths import window_fits  # noqa: E402  (one validity rule for both random generators)
 
 force = policy.conv_algorithm
@@ -107,7 +108,8 @@ def close(a, b, what: str, tol: float = 2e-5) -> None:
                                err_msg=what)
 
 
-@pytest.mark.parametrize("seed", range(24))
+# 12 of the 24 seeds by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("seed", lanes.prefix(range(24), 12))
 def test_taps_matches_torch_and_direct(seed):
     """oracle: torch CPU autograd and the direct path; one random depthwise config per seed (values,
     input/weight/bias gradients), with "taps" forced and one forced mixed triple."""

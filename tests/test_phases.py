@@ -20,6 +20,7 @@ F = torch.nn.functional
 from jaxconv import phases  # noqa: E402
 from jaxconv.padding import pad_spatial  # noqa: E402
 from jaxconv.shapes import conv_spec  # noqa: E402
+from tests import lanes  # noqa: E402
 
 TORCH = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -42,7 +43,8 @@ def configs(count: int, seed: int = 0) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("cfg", configs(30), ids=lambda c: f"{c['n']}d-k{c['k']}-s{c['s']}-p{c['p']}-g{c['g']}")
+# 12 of the 30 configs by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("cfg", lanes.prefix(configs(30), 12, ids=lambda c: f"{c['n']}d-k{c['k']}-s{c['s']}-p{c['p']}-g{c['g']}"))
 def test_phase_conv_matches_torch_values_and_gradients(cfg):
     """oracle: torch CPU conv and its autograd, float32 to the suite's conv tolerance."""
     n, cl = cfg["n"], cfg["cl"]

@@ -26,6 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import jaxconv  # noqa: E402
 from jaxconv.shapes import unpool_output_shape  # noqa: E402
+from tests import lanes  # noqa: E402
 from tests import reference as R  # noqa: E402
 
 # Test programs are tiny: spend as little as possible compiling them.
@@ -265,7 +266,8 @@ def _check_unpool(c: WindowCase, r: dict) -> None:
             assert_same(r["unpool_grad"], tv.grad.numpy(), "unpool gradient", c)
 
 
-@pytest.mark.parametrize("chunk", range(-(-N_MAX // GROUP)))
+# The first half of the chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_MAX // GROUP)), 6))
 def test_max_min_unpool_family(chunk):
     """Random max pools: values, shapes, indices and gradients (ties, NaN, +-inf, int8, int32, dilation, ceil
     mode); min pools as their mirror; unpooling the results back to the input size, with its gradient.
@@ -372,7 +374,8 @@ def _check_lp(c: WindowCase, r: dict) -> None:
         assert_same(r["lp_grad"], tx.grad.numpy(), f"lp gradient p={norm}", c, exact=False, tol=1e-4)
 
 
-@pytest.mark.parametrize("chunk", range(-(-N_AVG // GROUP)))
+# The first half of the chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_AVG // GROUP)), 5))
 def test_avg_lp_family(chunk):
     """Random average pools (ceil mode, count_include_pad, divisor_override) and, on the same windows, Lp pools
     with p in {1, 2, 3, 1.5, 4, inf, -inf} on both signs of input: values and gradients.
@@ -447,7 +450,8 @@ def adaptive_cases() -> list[AdaptiveCase]:
     return _adaptive_cases()
 
 
-@pytest.mark.parametrize("chunk", range(-(-N_ADAPTIVE // GROUP)))
+# The first half of the chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_ADAPTIVE // GROUP)), 5))
 def test_adaptive_family(chunk):
     """Random adaptive avg and max pools (bins larger and smaller than the input, None entries): values,
     indices, gradients. oracle: torch CPU and the NumPy loop reference."""

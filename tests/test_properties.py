@@ -12,9 +12,9 @@ a selection) from hypothesis. Each example checks, against torch CPU (float32) a
 gradient (a VJP with a random cotangent against torch's autograd).
 
 Profiles (``tests/conftest.py``): the default ``ci`` profile is derandomized and runs
-the counts in ``FAMILIES`` (about 2,400 examples); ``test_campaign_slow[...]``, marked
+the counts in ``FAMILIES`` (about 1,200 examples: CI's budget); ``test_campaign_slow[...]``, marked
 ``slow`` (``pytest -m slow tests/test_properties.py``), or any test under
-``JAXCONV_HYPOTHESIS_PROFILE=slow`` runs ten times the examples over ten times the
+``JAXCONV_HYPOTHESIS_PROFILE=slow`` runs twenty times the examples over twenty times the
 configurations. Any disagreement found is pinned as a regular test at the end of this
 file.
 """
@@ -43,7 +43,7 @@ import jaxconv  # noqa: E402
 from jaxconv import shapes as jshapes  # noqa: E402
 from tests import reference as ref  # noqa: E402
 
-SLOW_FACTOR = 10
+SLOW_FACTOR = 20
 PROFILE = os.environ.get("JAXCONV_HYPOTHESIS_PROFILE", "ci")
 COUNTS: dict[str, int] = {}
 
@@ -861,17 +861,17 @@ def shuffle_check(i: int, c: dict, rng: np.random.Generator, kind: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 FAMILIES = [
-    Family("conv", conv_gen, conv_check, 220, 40),
-    Family("conv_transpose", transpose_gen, transpose_check, 200, 36),
-    Family("max_min_pool", maxpool_gen, maxpool_check, 300, 48, ("normal", "ties", "special")),
-    Family("max_unpool", unpool_gen, unpool_check, 120, 24),
-    Family("avg_pool", avgpool_gen, avgpool_check, 200, 36),
-    Family("lp_pool", lppool_gen, lppool_check, 150, 28),
-    Family("adaptive_pool", adaptive_gen, adaptive_check, 200, 36, ("normal", "ties", "special")),
-    Family("interpolate", interp_gen, interp_check, 260, 48),
-    Family("unfold_fold", patches_gen, patches_check, 150, 28, ("normal", "ties", "special")),
-    Family("pad", pad_gen, pad_check, 150, 28, ("normal", "ties", "special")),
-    Family("pixel_shuffle", shuffle_gen, shuffle_check, 60, 12, ("normal", "special")),
+    Family("conv", conv_gen, conv_check, 110, 20),
+    Family("conv_transpose", transpose_gen, transpose_check, 100, 18),
+    Family("max_min_pool", maxpool_gen, maxpool_check, 150, 24, ("normal", "ties", "special")),
+    Family("max_unpool", unpool_gen, unpool_check, 60, 12),
+    Family("avg_pool", avgpool_gen, avgpool_check, 100, 18),
+    Family("lp_pool", lppool_gen, lppool_check, 75, 14),
+    Family("adaptive_pool", adaptive_gen, adaptive_check, 100, 18, ("normal", "ties", "special")),
+    Family("interpolate", interp_gen, interp_check, 130, 24),
+    Family("unfold_fold", patches_gen, patches_check, 75, 14, ("normal", "ties", "special")),
+    Family("pad", pad_gen, pad_check, 75, 14, ("normal", "ties", "special")),
+    Family("pixel_shuffle", shuffle_gen, shuffle_check, 30, 6, ("normal", "special")),
 ]
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
 
@@ -889,7 +889,7 @@ def test_campaign(fam: Family):
 @pytest.mark.slow
 @pytest.mark.parametrize("fam", FAMILIES, ids=[f.name for f in FAMILIES])
 def test_campaign_slow(fam: Family):
-    """The same campaign with ten times the examples over ten times the configurations.
+    """The same campaign with twenty times the examples over twenty times the configurations.
 
     oracle: torch CPU and tests/reference.py.
     """
@@ -995,7 +995,7 @@ def test_shapes_campaign_slow():
 
 
 def test_campaign_total():
-    """The default campaign's budgets add up to at least 2,000 examples.
+    """The default campaign's budgets add up to at least 1,400 examples (halved for CI's budget; the slow lane runs 20x).
 
     Each family test (and the shapes test) asserts that hypothesis ran its whole budget,
     so the budgets are counts, not hopes; summing them here works under xdist, where the
@@ -1003,7 +1003,7 @@ def test_campaign_total():
     """
     total = sum(f.examples for f in FAMILIES) + _shape_examples(False)
     print(f"\nproperty campaign: {total} examples in the default profile")
-    assert total >= 2000
+    assert total >= 1400
 
 
 # ---------------------------------------------------------------------------------------

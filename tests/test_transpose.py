@@ -16,6 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 import jaxconv  # noqa: E402
 from jaxconv import shapes  # noqa: E402
 from jaxconv.transpose import conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
+from tests import lanes  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as R  # noqa: E402
@@ -92,7 +93,8 @@ def _torch_value_and_grads(n, x, w, b, ct, args):
     return out.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), None if bt is None else bt.grad.numpy()
 
 
-@pytest.mark.parametrize("seed", range(N_TORCH))
+# 100 of the 300 seeds by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("seed", lanes.prefix(range(N_TORCH), 100))
 def test_torch_parity_values_and_grads(seed):
     """Random stride/padding/output_padding/dilation/groups/bias, 1-3 d, batched or not; oracle: torch CPU."""
     n, x, w, b, ct, args = _random_config(seed)
