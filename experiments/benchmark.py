@@ -1201,7 +1201,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Ratios are other / jaxconv time (> 1: jaxconv faster). fwd+bwd = one VJP (output and gradients of input and weight);")
     print(f"GFLOP/s counts a multiply-add as 2; % GEMM is of jax's {gemm['jax']:.0f} GFLOP/s float32 matmul.")
     print()
-    print("Targets (issue 8):")
+    print("Targets (issues 8 and 14):")
     for line in targets(results, gemm["jax"]):
         print(line)
     print(f"\n{len(results)} cases in {elapsed:.0f} s")

@@ -19,7 +19,7 @@ def test_benchmark_quick_writes_table_and_json(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| case | jaxconv | lax | torch | flax |" in proc.stdout
-    assert "Targets (issue 8):" in proc.stdout
+    assert "Targets (issues 8 and 14):" in proc.stdout
     assert "| network | jaxconv | torch | torch/jaxconv |" in proc.stdout
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["gemm_gflops"]["jax"] > 0
