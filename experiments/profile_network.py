@@ -1,0 +1,126 @@
+"""Where a ported network's time goes: a per-XLA-op profile of its jitted eval forward or train step.
+
+The network (a torchvision model, random init, or the benchmark's tiny ResNet) is ported with
+``jaxconv.nn.from_torch``, jitted over ``nnx.split``/``nnx.merge`` as ``benchmark.py`` does, run a few
+times under ``jax.profiler.trace(..., create_perfetto_trace=True)``, and the trace's events are summed
+per XLA op (each fusion, convolution, dot, copy) and per kind of op (the name without its number).
+This is how the 7x7 depthwise fold recomputed in every LayerNorm consumer (ConvNeXt) and the NCHW <->
+NHWC copies around XLA:CPU's convolutions (ResNet) were found.
+
+Usage::
+
+    python experiments/profile_network.py convnext_tiny             # eval forward, batch 8, 128x128
+    python experiments/profile_network.py resnet18 --mode train --top 30
+    python experiments/profile_network.py tiny_resnet --size 32 --hlo /tmp/tiny.hlo
+
+Times are milliseconds per call (summed over XLA's threads, so a kind's total can exceed the wall
+time of the call when thunks run concurrently).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchmark as B  # the benchmark's network builders and torchvision import
+
+
+def build(name: str, batch: int, size: int, mode: str) -> tuple[Any, tuple[Any, ...]]:
+    """(jitted function, its arguments) for the ported network's eval forward or SGD train step."""
+    import optax
+    import torch
+    from flax import nnx
+
+    from jaxconv import nn as jnn
+
+    torch.manual_seed(0)
+    model = B._tiny_resnet() if name == "tiny_resnet" else getattr(B._torchvision().models, name)(weights=None, **B.NETWORKS.get(name, {}))
+    ported = jnn.from_torch(model, torch.zeros(batch, 3, size, size))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((batch, 3, size, size)), jnp.float32)
+    if mode == "eval":
+        ported.eval()
+        graphdef, state = nnx.split(ported)
+        return jax.jit(lambda st, x: nnx.merge(graphdef, st)(x)), (state, x)
+    ported.train()
+    graphdef, params, rest = nnx.split(ported, nnx.Param, ...)
+    y = jnp.zeros(batch, jnp.int32)
+
+    def step(params: Any, rest: Any, x: Any) -> Any:
+        m = nnx.merge(graphdef, params, rest)
+        loss, grads = nnx.value_and_grad(lambda m: optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean())(m)
+        return jax.tree.map(lambda p, g: p - B.NETWORK_LR * g, nnx.state(m, nnx.Param), grads), loss
+    return jax.jit(step), (params, rest, x)
+
+
+def profile(f: Any, args: tuple[Any, ...], calls: int) -> tuple[float, dict[str, float], dict[str, float]]:
+    """(wall ms per call, ms per call by XLA op, ms per call by kind of op) over ``calls`` traced calls."""
+    for _ in range(3):
+        jax.block_until_ready(f(*args))
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        jax.block_until_ready(f(*args))
+    wall = (time.perf_counter() - t0) / calls * 1e3
+    with tempfile.TemporaryDirectory() as d:
+        with jax.profiler.trace(d, create_perfetto_trace=True):
+            for _ in range(calls):
+                jax.block_until_ready(f(*args))
+        (path,) = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)
+        with gzip.open(path) as fh:
+            trace = json.load(fh)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    # XLA's ops only (fusions, convolutions, dots, copies: the program's instruction names), not the
+    # Python frames or the runtime's own spans.
+    ops = set(re.findall(r"^\s*(?:ROOT )?%([\w.-]+) = ", f.lower(*args).compile().as_text(), re.M))
+    by_op: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and "dur" in e and e.get("name") in ops:
+            by_op[e["name"]] += e["dur"] / 1e3 / calls
+    by_kind: collections.Counter[str] = collections.Counter()
+    for name, ms in by_op.items():
+        by_kind[name.rsplit(".", 1)[0] if name.rsplit(".", 1)[-1].isdigit() else name] += ms
+    return wall, dict(by_op), dict(by_kind)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("network", help="a torchvision.models name (resnet18, convnext_tiny, ...) or tiny_resnet")
+    ap.add_argument("--mode", choices=("eval", "train"), default="eval")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--calls", type=int, default=5, help="traced calls (default 5)")
+    ap.add_argument("--top", type=int, default=15, help="how many single ops to list (default 15)")
+    ap.add_argument("--hlo", help="also write the optimised HLO here (to look an op up by its name)")
+    a = ap.parse_args(argv)
+    f, args = build(a.network, a.batch, a.size, a.mode)
+    wall, by_op, by_kind = profile(f, args, a.calls)
+    print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: {wall:.2f} ms per call")
+    print("\nby kind of XLA op (ms per call):")
+    for k, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        if ms >= 0.05:
+            print(f"  {ms:9.2f}  {k}")
+    print(f"\ntop {a.top} ops (ms per call):")
+    for k, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:a.top]:
+        print(f"  {ms:9.2f}  {k}")
+    if a.hlo:
+        with open(a.hlo, "w") as fh:
+            fh.write(f.lower(*args).compile().as_text())
+        print(f"\noptimised HLO written to {a.hlo}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""experiments/profile_network.py: the per-XLA-op profile of a ported network (a tiny ResNet here).
+
+oracle: the compiled program itself (every profiled name is one of its instructions) and the
+profile's own arithmetic (the kinds add up to the ops).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")  # the network is ported from torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "profile_network.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("profile_network", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_profile_names_the_programs_ops_and_adds_up(mode):
+    pn = _load()
+    f, args = pn.build("tiny_resnet", 2, 16, mode)
+    wall, by_op, by_kind = pn.profile(f, args, calls=2)
+    hlo_names = set(re.findall(r"^\s*(?:ROOT )?%([\w.-]+) = ", f.lower(*args).compile().as_text(), re.M))
+    assert wall > 0 and by_op, "no XLA op was profiled"
+    assert set(by_op) <= hlo_names
+    assert abs(sum(by_op.values()) - sum(by_kind.values())) < 1e-6
+    assert any("conv" in k or "ynn" in k or "dot" in k or "fusion" in k for k in by_kind), by_kind
+
+
+def test_cli_prints_the_tables(capsys):
+    assert _load().main(["tiny_resnet", "--batch", "2", "--size", "16", "--calls", "1", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "ms per call" in out and "by kind of XLA op" in out and "top 3 ops" in out
