@@ -59,13 +59,12 @@ __all__ = ["depthwise_taps", "supports"]
 # the L2 cache. Measured on (8, 96, 64, 64) k3 (ms, loaded 2-core machine): one pass per
 # tap over the whole input 50-70; chunks of 8 / 32 / 96 rows of 66x66: 26 / 20 / 23.
 _CHUNK_ELEMS = 2 ** 17
-# The loop that materialises the fold's output (_materialized), one image per iteration (any
-# batch divides; 2 per iteration: slower), for kernels of at least _LOOP_MIN_TAPS taps. Measured
+# The loop that materialises the fold's output (_materialized), one image per iteration (2 per
+# iteration measured slower), for kernels of at least _LOOP_MIN_TAPS taps. Measured
 # on the ported networks (batch 8, 128x128, ms, loop vs plain fusion): ConvNeXt-T (7x7, then
 # permute + LayerNorm) eval 161 vs 273; MobileNetV2 (3x3, BatchNorm) eval 60 vs 34; EfficientNet-B0
 # (3x3 and 5x5) eval 60 vs 36 with the loop from 5x5 up. Smaller kernels keep the plain fusion:
 # recomputing their taps per consumer costs less than the loop.
-_CHUNK_IMAGES = 1
 _LOOP_MIN_TAPS = 49
 
 
@@ -123,16 +122,13 @@ def _fold(x: jax.Array, wk: jax.Array, spec: ConvSpec) -> jax.Array:
 
 
 def _materialized(f: Any, xp: jax.Array, taps: int) -> jax.Array:
-    """``f(xp)`` for a batch-wise ``f``, as a loop over batch chunks, so that XLA materialises the
-    result: XLA:CPU otherwise fuses the whole fold into each elementwise consumer, recomputing
-    every tap once per consumer (ConvNeXt's LayerNorm after its 7x7 depthwise conv: 4 copies of
-    the 49-tap fold). A loop's output is never fused into its consumers."""
-    n = xp.shape[0]
-    r = _CHUNK_IMAGES if n % _CHUNK_IMAGES == 0 else 1
-    if r == n or taps < _LOOP_MIN_TAPS:
+    """``f(xp)`` for a batch-wise ``f``; with ``taps >= _LOOP_MIN_TAPS`` as a loop over images, so
+    that XLA materialises the result: XLA:CPU otherwise fuses the whole fold into each elementwise
+    consumer, recomputing every tap once per consumer (ConvNeXt's LayerNorm after its 7x7
+    depthwise conv: 4 copies of the 49-tap fold). A loop's output is never fused into its consumers."""
+    if xp.shape[0] <= 1 or taps < _LOOP_MIN_TAPS:
         return f(xp)
-    out = lax.map(f, xp.reshape((n // r, r, *xp.shape[1:])))
-    return out.reshape((n, *out.shape[2:]))
+    return lax.map(f, xp[:, None])[:, 0]
 
 
 def _input_grad(ct: jax.Array, wk: jax.Array, spec: ConvSpec, x_shape: tuple[int, ...]) -> jax.Array:

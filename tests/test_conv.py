@@ -111,6 +111,7 @@ def _jax_fwd_bwd(cfg):
 
 N_PARITY = 320
 PARITY_CHUNK = 40  # configs per test: 8 chunks, the first 3 by default (tests/lanes.py: CI's budget), all with --run-slow
+PARITY_DEFAULT_CHUNKS = 3
 
 
 def parity_configs() -> list[dict]:
@@ -120,12 +121,12 @@ def parity_configs() -> list[dict]:
 
 
 def test_parity_default_lane_covers_every_form_mode_and_rank():
-    """The default lane's configs (the first 3 chunks) still draw every padding form, mode and rank. oracle: the draws."""
-    cfgs = parity_configs()[:3 * PARITY_CHUNK]
+    """The default lane's configs (the first PARITY_DEFAULT_CHUNKS chunks) still draw every padding form, mode and rank. oracle: the draws."""
+    cfgs = parity_configs()[:PARITY_DEFAULT_CHUNKS * PARITY_CHUNK]
     assert {c["form"] for c in cfgs} == set(FORMS) and len({c["mode"] for c in cfgs}) == 4 and {c["n"] for c in cfgs} == {1, 2, 3}
 
 
-@pytest.mark.parametrize("chunk", lanes.prefix(range(N_PARITY // PARITY_CHUNK), 3))
+@pytest.mark.parametrize("chunk", lanes.prefix(range(N_PARITY // PARITY_CHUNK), PARITY_DEFAULT_CHUNKS))
 def test_conv_random_parity_torch_and_reference(chunk):
     """oracle: torch CPU (nn.ConvNd with padding_mode, or F.pad + F.convNd) for values and gradients of
     input/weight/bias under jit, over 40 random configs per chunk; every 4th also against the NumPy loop reference."""
