@@ -12,7 +12,7 @@ a selection) from hypothesis. Each example checks, against torch CPU (float32) a
 gradient (a VJP with a random cotangent against torch's autograd).
 
 Profiles (``tests/conftest.py``): the default ``ci`` profile is derandomized and runs
-the counts in ``FAMILIES`` (about 1,200 examples: CI's budget); ``test_campaign_slow[...]``, marked
+the counts in ``FAMILIES`` and the shapes test (about 1,400 examples: CI's budget); ``test_campaign_slow[...]``, marked
 ``slow`` (``pytest -m slow tests/test_properties.py``), or any test under
 ``JAXCONV_HYPOTHESIS_PROFILE=slow`` runs twenty times the examples over twenty times the
 configurations. Any disagreement found is pinned as a regular test at the end of this
