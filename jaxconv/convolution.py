@@ -35,13 +35,11 @@ _GEMM_BROADCAST_MAX = 2 ** 18  # N * out_channels * K: broadcast the weight, bat
 
 
 def dimension_numbers(spec: ConvSpec) -> lax.ConvDimensionNumbers:
-    """NCHW/OIHW, or NHWC/HWIO with ``channels_last``, for ``spec.n`` spatial dims."""
+    """NCHW or NHWC (``channels_last``) activations, OIHW or HWIO (``weight_hwio``) weights, for ``spec.n`` spatial dims."""
     n = spec.n
-    if spec.channels_last:
-        io = (0, n + 1, *range(1, n + 1))
-        return lax.ConvDimensionNumbers(io, (n + 1, n, *range(n)), io)
-    sp = (0, 1, *range(2, n + 2))
-    return lax.ConvDimensionNumbers(sp, sp, sp)
+    io = (0, n + 1, *range(1, n + 1)) if spec.channels_last else (0, 1, *range(2, n + 2))
+    rhs = (n + 1, n, *range(n)) if spec.weight_hwio else (0, 1, *range(2, n + 2))
+    return lax.ConvDimensionNumbers(io, rhs, io)
 
 
 def _direct(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any, pads: Any = None) -> jax.Array:
@@ -62,22 +60,29 @@ def _direct_hipad(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) ->
 
 def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
     # im2col: one strided slice of the (padded) input per kernel offset, stacked next to
-    # the channels in the weight's own (C, *kernel) / (*kernel, C) order, then one GEMM.
+    # the channels in the weight's own (C, *kernel) / (*kernel, C) order, then one GEMM:
+    # the weight is only reshaped, never transposed (a transposed 3x3 512->512 weight and
+    # its gradient cost XLA:CPU ~10 ms each, more than the GEMM).
     n, cl = spec.n, spec.channels_last
+    if not cl and spec.weight_hwio:  # NCHW with an HWIO weight: the OIHW form
+        w = jnp.transpose(w, (n + 1, n, *range(n)))
     sp_axes = range(1, n + 1) if cl else range(2, n + 2)
     if any(lo or hi for lo, hi in spec.lax_pads):
         cfg = [(0, 0, 0)] * x.ndim
         for ax, (lo, hi) in zip(sp_axes, spec.lax_pads):
             cfg[ax] = (lo, hi, 0)
         x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
-    kernel = w.shape[:n] if cl else w.shape[2:]
     taps = [conv_tap(x, sp_axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
-            for offs in itertools.product(*(range(k) for k in kernel))]
+            for offs in itertools.product(*(range(k) for k in spec.kernel))]
     batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
     if cl:
-        c, c_out = x.shape[-1], w.shape[-1]
-        p = (taps[0] if t == 1 else jnp.stack(taps, axis=-2)).reshape(batch, length, t * c)
-        y = lax.dot_general(p, w.reshape(t * c, c_out), (((2,), (0,)), ((), ())), precision=precision)
+        c, c_out = x.shape[-1], spec.out_channels
+        if spec.weight_hwio:  # patches (*kernel, C) against the weight's (*kernel, C, O)
+            p = (taps[0] if t == 1 else jnp.stack(taps, axis=-2)).reshape(batch, length, t * c)
+            y = lax.dot_general(p, w.reshape(t * c, c_out), (((2,), (0,)), ((), ())), precision=precision)
+        else:  # patches (C, *kernel) against torch's (O, C, *kernel)
+            p = (taps[0] if t == 1 else jnp.stack(taps, axis=-1)).reshape(batch, length, c * t)
+            y = lax.dot_general(p, w.reshape(c_out, c * t), (((2,), (1,)), ((), ())), precision=precision)
         return y.reshape(batch, *spec.out_spatial, c_out)
     c, c_out = x.shape[1], w.shape[0]
     p = (taps[0] if t == 1 else jnp.stack(taps, axis=2)).reshape(batch, c * t, length)
@@ -152,24 +157,27 @@ _conv_jit = eager_jit(_conv_impl, static_argnums=(3, 4))
 
 
 def _conv(fn: str, n: int | None, input: Any, weight: Any, bias: Any, stride: IntOrSeq, padding: Padding,
-          dilation: IntOrSeq, groups: int, padding_mode: str, channels_last: bool, precision: Any) -> jax.Array:
+          dilation: IntOrSeq, groups: int, padding_mode: str, channels_last: bool, precision: Any,
+          weight_layout: str | None) -> jax.Array:
     input, weight = as_array(fn, "input", input), as_array(fn, "weight", weight)
     bias = as_array(fn, "bias", bias, optional=True)
     spec = conv_spec(fn, input.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
-                     groups, padding_mode, channels_last, n)
+                     groups, padding_mode, channels_last, n, weight_layout)
     check_same_dtype(fn, input, weight=weight, bias=bias)
     return _conv_jit(input, weight, bias, spec, precision)
 
 
 def conv(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
-         groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+         groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None,
+         weight_layout: str | None = None) -> Array:
     """N-d convolution (cross-correlation), the number of spatial dims taken from ``weight``.
 
     Args:
       input: ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``; with
         ``channels_last``, ``(N, *spatial, C_in)`` or ``(*spatial, C_in)``.
       weight: ``(C_out, C_in / groups, *kernel)`` (torch's OIHW); with
-        ``channels_last``, ``(*kernel, C_in / groups, C_out)`` (TF/Flax's HWIO).
+        ``channels_last``, ``(*kernel, C_in / groups, C_out)`` (TF/Flax's HWIO), unless
+        ``weight_layout`` says otherwise.
       bias: optional ``(C_out,)``.
       stride: int or per-dim ints, >= 1.
       padding: int, per-dim ints, per-side pairs ``((lo, hi), ...)``, or ``"valid"``,
@@ -182,6 +190,10 @@ def conv(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSe
         mode, then convolved without padding).
       channels_last: use NHWC inputs/outputs and HWIO weights.
       precision: passed to ``lax.conv_general_dilated``.
+      weight_layout: the weight's layout when it is not the input's: ``"OIHW"`` (torch) or
+        ``"HWIO"`` (TF/Flax) for 2-d, ``"OIW"``/``"WIO"`` for 1-d, ``"OIDHW"``/``"DHWIO"``
+        for 3-d. ``channels_last=True, weight_layout="OIHW"`` is a torch model in
+        channels-last memory format: NHWC activations, torch's weights unchanged.
 
     Returns:
       ``(N, C_out, *out)`` with ``out = floor((in + lo + hi - d*(k-1) - 1)/s) + 1``
@@ -198,11 +210,13 @@ def conv(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSe
       >>> jaxconv.conv(x, w, stride=2, padding="same").shape
       (1, 4, 4, 4)
     """
-    return _conv("conv", None, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+    return _conv("conv", None, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision,
+                 weight_layout)
 
 
 def conv1d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
-           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None,
+           weight_layout: str | None = None) -> Array:
     """1-d convolution, ``torch.nn.functional.conv1d``: :func:`conv` over ``(N, C_in, L)`` or ``(C_in, L)``.
 
     The weight is ``(C_out, C_in/groups, kL)``; ``padding`` takes the whole vocabulary.
@@ -212,11 +226,13 @@ def conv1d(input: Array, weight: Array, bias: Array | None = None, stride: IntOr
     >>> jaxconv.conv1d(jnp.ones((1, 2, 10)), jnp.ones((3, 2, 3)), padding="same").shape
     (1, 3, 10)
     """
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision,
+                 weight_layout)
 
 
 def conv2d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
-           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None,
+           weight_layout: str | None = None) -> Array:
     """2-d convolution, ``torch.nn.functional.conv2d``: :func:`conv` over ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
 
     The weight is ``(C_out, C_in/groups, kH, kW)``; ``out = floor((in + lo + hi - d*(k-1) - 1)/s) + 1``
@@ -227,11 +243,13 @@ def conv2d(input: Array, weight: Array, bias: Array | None = None, stride: IntOr
     >>> jaxconv.conv2d(jnp.ones((1, 2, 8, 8)), jnp.ones((3, 2, 3, 3)), stride=2, padding=1).shape
     (1, 3, 4, 4)
     """
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision,
+                 weight_layout)
 
 
 def conv3d(input: Array, weight: Array, bias: Array | None = None, stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
-           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None) -> Array:
+           groups: int = 1, *, padding_mode: str = "zeros", channels_last: bool = False, precision: Any = None,
+           weight_layout: str | None = None) -> Array:
     """3-d convolution, ``torch.nn.functional.conv3d``: :func:`conv` over ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``.
 
     The weight is ``(C_out, C_in/groups, kD, kH, kW)``.
@@ -241,7 +259,8 @@ def conv3d(input: Array, weight: Array, bias: Array | None = None, stride: IntOr
     >>> jaxconv.conv3d(jnp.ones((1, 2, 4, 4, 4)), jnp.ones((3, 2, 3, 3, 3)), padding="same").shape
     (1, 3, 4, 4, 4)
     """
-    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision)
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode, channels_last, precision,
+                 weight_layout)
 
 
 def corr2d(X: jax.Array, K: jax.Array) -> jax.Array:
@@ -266,5 +285,5 @@ def corr2d(X: jax.Array, K: jax.Array) -> jax.Array:
         raise arg_error(fn, "K", "must be a 2-d (h, w) array", f"shape {tuple(K.shape)}")
     if K.dtype != X.dtype:
         K = K.astype(X.dtype)
-    return _conv(fn, 2, X[None, None], K[None, None], None, 1, 0, 1, 1, "zeros", False, None)[0, 0]
+    return _conv(fn, 2, X[None, None], K[None, None], None, 1, 0, 1, 1, "zeros", False, None, None)[0, 0]
 

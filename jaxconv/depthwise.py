@@ -258,7 +258,7 @@ def _depthwise_jvp(spec: ConvSpec, primals: tuple[Any, Any], tangents: tuple[Any
 
 def depthwise_taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = None) -> jax.Array:
     """The ``"taps"`` conv formulation: a batched, mode-padded ``x`` (``spec.lax_pads`` still to
-    apply) with a depthwise weight, ``(C * m, 1, *kernel)`` or channels-last ``(*kernel, 1, C * m)``.
+    apply) with a depthwise weight, ``(C * m, 1, *kernel)`` or HWIO ``(*kernel, 1, C * m)`` (``spec.weight_hwio``).
 
     A channel multiplier ``m > 1`` (torch: output channel ``c * m + j`` reads input channel ``c``)
     repeats each input channel ``m`` times first, so the fold itself is always one weight per
@@ -277,5 +277,5 @@ def depthwise_taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = 
     taps = math.prod(spec.kernel)
     if m > 1:
         x = jnp.repeat(x, m, axis=x.ndim - 1 if spec.channels_last else 1)
-    wk = w.reshape(taps, -1) if spec.channels_last else w.reshape(-1, taps).T
+    wk = w.reshape(taps, -1) if spec.weight_hwio else w.reshape(-1, taps).T
     return _depthwise(x, wk, spec)

@@ -93,6 +93,18 @@ def _momentum(fn: str, momentum: Any) -> Any:
     return _float(fn, "momentum", momentum, 0.0, 1.0)
 
 
+def _channels(fn: str, input: Any, channels_last: Any) -> tuple[jax.Array, int, str]:
+    """The input, its channel count and the per-channel parameters' rule, channels in dim 1 or last."""
+    cl = _bool(fn, "channels_last", channels_last)
+    x = _input(fn, input, 2, "(N, *, C)" if cl else "(N, C, *)")
+    return x, x.shape[-1 if cl else 1], f"(C,): one entry per channel in dim {'-1' if cl else '1'} of the input"
+
+
+def _per_channel(x: jax.Array, channels_last: bool) -> int:
+    """How many values each channel has: every dim but the channel dim."""
+    return math.prod(x.shape[:-1]) if channels_last else x.shape[0] * math.prod(x.shape[2:])
+
+
 def _check_batch_size(fn: str, shape: tuple[int, ...], count: int) -> None:
     # torch's _verify_batch_size / "Expected more than 1 value per channel when training".
     if count == 1:
@@ -112,14 +124,20 @@ def _affine(y: jax.Array, weight: jax.Array | None, bias: jax.Array | None, bsha
     return y
 
 
-@functools.partial(jax.jit, static_argnames=("training", "eps"))
+def _channel_layout(x: jax.Array, channels_last: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The reduced axes and the per-channel broadcast shape, channels in dim 1 or in the last dim."""
+    if channels_last:
+        return tuple(range(x.ndim - 1)), (1,) * (x.ndim - 1) + (-1,)
+    return (0, *range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
+@functools.partial(jax.jit, static_argnames=("training", "eps", "channels_last"))
 def _batch_norm_jit(x: jax.Array, running_mean: jax.Array | None, running_var: jax.Array | None, weight: jax.Array | None,
-                    bias: jax.Array | None, training: bool, eps: float) -> jax.Array:
+                    bias: jax.Array | None, training: bool, eps: float, channels_last: bool = False) -> jax.Array:
     ct = _opmath(x.dtype)
     xc = x.astype(ct)
-    bshape = (1, -1) + (1,) * (x.ndim - 2)
+    axes, bshape = _channel_layout(x, channels_last)
     if training:
-        axes = (0, *range(2, x.ndim))
         mean = jnp.mean(xc, axis=axes)
         var = jnp.mean(jnp.square(xc - mean.reshape(bshape)), axis=axes)
     else:
@@ -130,11 +148,9 @@ def _batch_norm_jit(x: jax.Array, running_mean: jax.Array | None, running_var: j
 
 
 def _batch_norm(fn: str, input: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, training: bool,
-                eps: float) -> jax.Array:
+                eps: float, channels_last: bool = False) -> jax.Array:
     """:func:`batch_norm` with errors naming ``fn`` (the layers call it with their class name)."""
-    x = _input(fn, input, 2, "(N, C, *)")
-    c = x.shape[1]
-    what = "(C,): one entry per channel in dim 1 of the input"
+    x, c, what = _channels(fn, input, channels_last)
     rm = _param(fn, "running_mean", running_mean, x, (c,), what)
     rv = _param(fn, "running_var", running_var, x, (c,), what)
     w = _param(fn, "weight", weight, x, (c,), what)
@@ -146,12 +162,13 @@ def _batch_norm(fn: str, input: Any, running_mean: Any, running_var: Any, weight
             if v is None:
                 raise arg_error(fn, name, "must be given in evaluation mode (training=False)", None)
     else:
-        _check_batch_size(fn, tuple(x.shape), x.shape[0] * math.prod(x.shape[2:]))
-    return _batch_norm_jit(x, None if training else rm, None if training else rv, w, b, training, eps)
+        _check_batch_size(fn, tuple(x.shape), _per_channel(x, channels_last))
+    return _batch_norm_jit(x, None if training else rm, None if training else rv, w, b, training, eps, channels_last)
 
 
 def batch_norm(input: jax.Array, running_mean: jax.Array | None, running_var: jax.Array | None, weight: jax.Array | None = None,
-               bias: jax.Array | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> jax.Array:
+               bias: jax.Array | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+               channels_last: bool = False) -> jax.Array:
     """Batch normalisation over dim 1: ``torch.nn.functional.batch_norm``, returning the output only.
 
     ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel ``c`` of dim 1. With
@@ -185,18 +202,18 @@ def batch_norm(input: jax.Array, running_mean: jax.Array | None, running_var: ja
              [1., 2.]], dtype=float32)
     """
     _float("batch_norm", "momentum", momentum, 0.0, 1.0)
-    return _batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, eps)
+    return _batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, eps, channels_last)
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnames=("channels_last",))
 def _batch_norm_update_jit(x: jax.Array, running_mean: jax.Array, running_var: jax.Array,
-                           momentum: Any) -> tuple[jax.Array, jax.Array]:
+                           momentum: Any, channels_last: bool = False) -> tuple[jax.Array, jax.Array]:
     ct = _opmath(x.dtype)
     xc = lax.stop_gradient(x).astype(ct)
-    axes = (0, *range(2, x.ndim))
-    count = x.shape[0] * math.prod(x.shape[2:])
+    axes, bshape = _channel_layout(x, channels_last)
+    count = _per_channel(x, channels_last)
     mean = jnp.mean(xc, axis=axes)
-    var_sum = jnp.sum(jnp.square(xc - mean.reshape((1, -1) + (1,) * (x.ndim - 2))), axis=axes)
+    var_sum = jnp.sum(jnp.square(xc - mean.reshape(bshape)), axis=axes)
     unbiased = var_sum / (count - 1)
 
     def update(running: jax.Array, stat: jax.Array) -> jax.Array:
@@ -207,11 +224,10 @@ def _batch_norm_update_jit(x: jax.Array, running_mean: jax.Array, running_var: j
     return update(running_mean, mean), update(running_var, unbiased)
 
 
-def _batch_norm_update(fn: str, input: Any, running_mean: Any, running_var: Any, momentum: Any) -> tuple[jax.Array, jax.Array]:
+def _batch_norm_update(fn: str, input: Any, running_mean: Any, running_var: Any, momentum: Any,
+                       channels_last: bool = False) -> tuple[jax.Array, jax.Array]:
     """:func:`batch_norm_update` with errors naming ``fn``."""
-    x = _input(fn, input, 2, "(N, C, *)")
-    c = x.shape[1]
-    what = "(C,): one entry per channel in dim 1 of the input"
+    x, c, what = _channels(fn, input, channels_last)
     for name, v in (("running_mean", running_mean), ("running_var", running_var)):
         if v is None:
             raise arg_error(fn, name, "must be an array (the running statistic to update)", None, exc=TypeError)
@@ -219,14 +235,14 @@ def _batch_norm_update(fn: str, input: Any, running_mean: Any, running_var: Any,
     rv = _param(fn, "running_var", running_var, x, (c,), what)
     assert rm is not None and rv is not None
     m = _momentum(fn, momentum)
-    if x.shape[0] * math.prod(x.shape[2:]) <= 1:
+    if _per_channel(x, channels_last) <= 1:
         raise arg_error(fn, "input", "must have more than 1 value per channel when training "
                         "(the unbiased variance divides by N * prod(spatial) - 1)", f"shape {tuple(x.shape)}")
-    return _batch_norm_update_jit(x, rm, rv, m)
+    return _batch_norm_update_jit(x, rm, rv, m, channels_last)
 
 
-def batch_norm_update(input: jax.Array, running_mean: jax.Array, running_var: jax.Array, momentum: float = 0.1
-                      ) -> tuple[jax.Array, jax.Array]:
+def batch_norm_update(input: jax.Array, running_mean: jax.Array, running_var: jax.Array, momentum: float = 0.1, *,
+                      channels_last: bool = False) -> tuple[jax.Array, jax.Array]:
     """The running statistics torch's train-mode ``F.batch_norm`` writes in place, returned.
 
     ``new = (1 - momentum) * running + momentum * batch_stat`` per channel, with the batch
@@ -252,7 +268,7 @@ def batch_norm_update(input: jax.Array, running_mean: jax.Array, running_var: ja
       >>> jaxconv.batch_norm_update(x, jnp.zeros(1), jnp.ones(1), momentum=0.5)
       (Array([1.], dtype=float32), Array([1.5], dtype=float32))
     """
-    return _batch_norm_update("batch_norm_update", input, running_mean, running_var, momentum)
+    return _batch_norm_update("batch_norm_update", input, running_mean, running_var, momentum, channels_last)
 
 
 # ---------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def supports(spec: ConvSpec) -> bool:
 def phase_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
     """The convolution ``spec`` of a batched, mode-padded ``x`` as a stride-1 convolution over stride phases.
 
-    Layouts as the spec says (NCHW/OIHW, or NHWC/HWIO with ``channels_last``); the output is the
+    Layouts as the spec says (NCHW or NHWC with ``channels_last``, OIHW or HWIO with ``weight_hwio``); the output is the
     spec's, ``(N, C_out, *out_spatial)`` or its channels-last form.
 
     >>> import jax.numpy as jnp, jaxconv
@@ -53,6 +53,7 @@ def phase_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> ja
     n = spec.n
     if spec.channels_last:  # to channels-first and back: the phase reshapes are written for NC*/OI*
         x = jnp.moveaxis(x, -1, 1)
+    if spec.weight_hwio:
         w = jnp.transpose(w, (n + 1, n, *range(n)))
     ss, out = spec.stride, spec.out_spatial
     kq = tuple(-(-k // s) for k, s in zip(spec.kernel, ss))  # taps per phase

@@ -58,7 +58,7 @@ from jax._src import config as _jax_config  # the config-state mechanism policy.
 
 from jaxconv import policy
 from jaxconv.convolution import conv
-from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
+from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec, weight_layout_name
 
 __all__ = ["FORMAT", "PARTS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
            "load_plans", "plan_key", "recording", "tune", "tune_conv", "use_plans"]
@@ -421,11 +421,13 @@ def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], d
     spatial = (*spec.in_spatial, spec.in_channels) if cl else (spec.in_channels, *spec.in_spatial)
     x_shape = (spec.batch, *spatial) if spec.batched else spatial
     w_in = spec.in_channels // spec.groups
-    w_shape = (*spec.kernel, w_in, spec.out_channels) if cl else (spec.out_channels, w_in, *spec.kernel)
+    w_shape = (*spec.kernel, w_in, spec.out_channels) if spec.weight_hwio else (spec.out_channels, w_in, *spec.kernel)
     pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(spec.mode_pads, spec.lax_pads))
+    weight_layout = None if spec.weight_hwio == cl else weight_layout_name(n, spec.weight_hwio)
     kwargs = dict(stride=spec.stride, padding=pads, dilation=spec.dilation, groups=spec.groups,
-                  padding_mode=spec.mode, channels_last=cl)
-    rebuilt = conv_spec(f"conv{n}d", x_shape, w_shape, None, spec.stride, pads, spec.dilation, spec.groups, spec.mode, cl)
+                  padding_mode=spec.mode, channels_last=cl, weight_layout=weight_layout)
+    rebuilt = conv_spec(f"conv{n}d", x_shape, w_shape, None, spec.stride, pads, spec.dilation, spec.groups, spec.mode, cl,
+                        weight_layout=weight_layout)
     assert rebuilt == spec, (rebuilt, spec)
     return x_shape, w_shape, kwargs
 
@@ -455,6 +457,7 @@ def _describe(spec: ConvSpec, dtype: Any, ident: tuple[str, str, str]) -> str:
     text += short("p", tuple(lo for lo, _ in pads), 0) if all(lo == hi for lo, hi in pads) else f" p{pads}"
     text += short("d", spec.dilation, 1) + (f" g{spec.groups}" if spec.groups > 1 else "")
     text += (f" {spec.mode}" if spec.mode != "zeros" else "") + (" channels_last" if spec.channels_last else "")
+    text += f" weight {kw['weight_layout']}" if kw["weight_layout"] else ""
     return f"{text} {jnp.dtype(dtype).name} on {ident[0]} ({ident[1]})"
 
 

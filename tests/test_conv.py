@@ -305,6 +305,44 @@ def test_bad_ranks_and_dtypes():
         jaxconv.corr2d(jnp.ones((4, 4)), jnp.ones((1, 2, 2)))
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_weight_layout_torch_weights_with_channels_last_inputs(n):
+    """oracle: the channels-first conv of the same arrays, and torch. channels_last=True with
+    weight_layout="OI..." (torch's weight unchanged) and channels_last=False with "...IO": the same
+    output, unbatched too; the default follows channels_last."""
+    r = np.random.default_rng(40 + n)
+    x = r.standard_normal((2, 4, *(7,) * n)).astype(np.float32)
+    w = r.standard_normal((6, 2, *(3,) * n)).astype(np.float32)
+    b = r.standard_normal(6).astype(np.float32)
+    want = getattr(F, f"conv{n}d")(torch.tensor(x), torch.tensor(w), torch.tensor(b), 2, 1, 1, 2).numpy()
+    k = "DHW"[3 - n:]
+    hwio = np.transpose(w, (*range(2, n + 2), 1, 0))
+    got = jaxconv.conv(np.moveaxis(x, 1, -1), w, b, 2, 1, 1, 2, channels_last=True, weight_layout=f"OI{k}")
+    np.testing.assert_allclose(np.moveaxis(np.asarray(got), -1, 1), want, rtol=1e-5, atol=1e-5)
+    got = jaxconv.conv(x, hwio, b, 2, 1, 1, 2, weight_layout=f"{k}IO")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    got = jaxconv.conv(np.moveaxis(x[0], 0, -1), w, b, 2, 1, 1, 2, channels_last=True, weight_layout=f"OI{k}")
+    np.testing.assert_allclose(np.moveaxis(np.asarray(got), -1, 0), want[0], rtol=1e-5, atol=1e-5)
+    explicit = jaxconv.conv(np.moveaxis(x, 1, -1), hwio, b, 2, 1, 1, 2, channels_last=True, weight_layout=f"{k}IO")
+    default = jaxconv.conv(np.moveaxis(x, 1, -1), hwio, b, 2, 1, 1, 2, channels_last=True)
+    np.testing.assert_array_equal(explicit, default)
+
+
+@pytest.mark.parametrize(("layout", "exc", "match"), [
+    ("HWOI", ValueError, r"conv2d: `weight_layout` must be None \(the input's layout\), 'OIHW' \(torch\) or 'HWIO' "
+                         r"\(TF/Flax\) for a 2-d convolution, got 'HWOI'"),
+    ("OIW", ValueError, r"conv2d: `weight_layout` must be None .*'OIHW'.* for a 2-d convolution, got 'OIW'"),
+    (("O", "I", "H", "W"), TypeError, r"conv2d: `weight_layout` must be None or a layout string such as 'OIHW'"),
+])
+def test_weight_layout_errors(layout, exc, match):
+    """oracle: the rule (None, or the rank's torch or TF/Flax layout name), raised before tracing reaches XLA."""
+    with pytest.raises(exc, match=match):
+        jaxconv.conv2d(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 2, 3, 3)), channels_last=True, weight_layout=layout)
+    with pytest.raises(exc, match=match):
+        jax.jit(lambda x: jaxconv.conv2d(x, jnp.ones((3, 2, 3, 3)), channels_last=True, weight_layout=layout))(
+            jnp.ones((1, 4, 4, 2)))
+
+
 def test_errors_raised_before_tracing_reaches_xla():
     """oracle: inside jit the same ValueError appears at trace time (from our checks, not XLA's)."""
     with pytest.raises(ValueError, match=r"conv2d: `stride` must be >= 1"):

@@ -42,7 +42,8 @@ def window_fits(mode: str, spatial: tuple, pads: tuple, k: tuple, d: tuple) -> b
 
 
 def random_config(rng: random.Random) -> dict:
-    """A small random convolution: n-d, groups, stride, dilation, per-side padding, every mode, both layouts."""
+    """A small random convolution: n-d, groups, stride, dilation, per-side padding, every mode, every layout
+    (NCHW/OIHW, NHWC/HWIO, and NHWC activations with torch's OIHW weight: ``torch_weight``)."""
     while True:
         n = rng.choice([1, 2, 2, 2, 3])
         groups = rng.choice([1, 1, 1, 2])
@@ -56,7 +57,8 @@ def random_config(rng: random.Random) -> dict:
         if not window_fits(mode, spatial, pads, k, d):
             continue
         return dict(n=n, groups=groups, cin=cin, cout=cout, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
-                    batch=rng.randint(1, 3), bias=rng.random() < 0.5, channels_last=rng.random() < 0.3)
+                    batch=rng.randint(1, 3), bias=rng.random() < 0.5, channels_last=rng.random() < 0.4,
+                    torch_weight=rng.random() < 0.5)
 
 
 def make_arrays(cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
@@ -83,15 +85,18 @@ def torch_conv(cfg: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct
 def jax_conv(cfg: dict, algorithm: str | tuple[str, str, str], x: np.ndarray, w: np.ndarray, b: np.ndarray | None, ct: np.ndarray):
     """(y, dx, dw, db) from jaxconv with ``algorithm`` forced (one jitted VJP), in torch's layouts."""
     n, cl = cfg["n"], cfg["channels_last"]
+    hwio = cl and not cfg.get("torch_weight")
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
     if cl:
         xj, ctj = jnp.moveaxis(xj, 1, -1), jnp.moveaxis(ctj, 1, -1)
+    if hwio:
         wj = jnp.transpose(wj, (*range(2, n + 2), 1, 0))
     bj = None if b is None else jnp.asarray(b)
+    layout = "OI" + "DHW"[3 - n:] if cl and not hwio else None
 
     def f(x, w, b):
         return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["groups"], padding_mode=cfg["mode"],
-                            channels_last=cl)
+                            channels_last=cl, weight_layout=layout)
 
     def fwd_bwd(x, w, b, ct):
         y, vjp = jax.vjp(f, x, w, b)
@@ -101,6 +106,7 @@ def jax_conv(cfg: dict, algorithm: str | tuple[str, str, str], x: np.ndarray, w:
         y, dx, dw, db = jax.jit(fwd_bwd)(xj, wj, bj, ctj)
     if cl:
         y, dx = jnp.moveaxis(y, -1, 1), jnp.moveaxis(dx, -1, 1)
+    if hwio:
         dw = jnp.transpose(dw, (n + 1, n, *range(n)))
     return tuple(None if v is None else np.asarray(v) for v in (y, dx, dw, db))
 

@@ -36,7 +36,8 @@ MIXED = [(T, "direct", T), ("direct", T, T), (T, T, "direct"), (T, "direct_hipad
 
 
 def random_config(rng: random.Random) -> dict:
-    """A small random depthwise conv (groups = in_channels, out = multiplier * in)."""
+    """A small random depthwise conv (groups = in_channels, out = multiplier * in), every layout (NCHW/OIHW,
+    NHWC/HWIO, NHWC with torch's OIHW weight: ``torch_weight``)."""
     while True:
         n = rng.choice([1, 2, 2, 2, 3])
         c, mult = rng.randint(1, 4), rng.choice([1, 1, 2])
@@ -49,7 +50,8 @@ def random_config(rng: random.Random) -> dict:
         if not window_fits(mode, spatial, pads, k, d):
             continue
         return dict(n=n, c=c, mult=mult, spatial=spatial, k=k, s=s, d=d, mode=mode, pads=pads,
-                    batch=rng.choice([0, 1, 2, 3]), bias=rng.random() < 0.5, channels_last=rng.random() < 0.4)
+                    batch=rng.choice([0, 1, 2, 3]), bias=rng.random() < 0.5, channels_last=rng.random() < 0.5,
+                    torch_weight=rng.random() < 0.5)
 
 
 def make_arrays(cfg: dict, seed: int, dtype: type = np.float32) -> tuple[Any, Any, Any, np.random.Generator]:
@@ -77,16 +79,20 @@ def torch_conv(cfg: dict, x, w, b, r, round_ct=None):
 def jax_conv(cfg: dict, algorithm, x, w, b, ct) -> tuple[Any, ...]:
     """(y, dx, dw, db) from jaxconv with ``algorithm`` forced (one jitted VJP), back in torch's layouts."""
     n, cl, unbatched = cfg["n"], cfg["channels_last"], cfg["batch"] == 0
+    hwio = cl and not cfg.get("torch_weight")
     xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
     if cl:
         xj, ctj = jnp.moveaxis(xj, 1, -1), jnp.moveaxis(ctj, 1, -1)
+    if hwio:
         wj = jnp.transpose(wj, (*range(2, n + 2), 1, 0))
     if unbatched:
         xj, ctj = xj[0], ctj[0]
     bj = None if b is None else jnp.asarray(b)
+    layout = "OI" + "DHW"[3 - n:] if cl and not hwio else None
 
     def f(x, w, b):
-        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["c"], padding_mode=cfg["mode"], channels_last=cl)
+        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["c"], padding_mode=cfg["mode"], channels_last=cl,
+                            weight_layout=layout)
 
     def fwd_bwd(x, w, b, ct):
         y, vjp = jax.vjp(f, x, w, b)
@@ -98,6 +104,7 @@ def jax_conv(cfg: dict, algorithm, x, w, b, ct) -> tuple[Any, ...]:
         y, dx = y[None], dx[None]
     if cl:
         y, dx = jnp.moveaxis(y, -1, 1), jnp.moveaxis(dx, -1, 1)
+    if hwio:
         dw = jnp.transpose(dw, (n + 1, n, *range(n)))
     return tuple(None if v is None else np.asarray(v) for v in (y, dx, dw, db))
 

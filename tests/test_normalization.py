@@ -118,6 +118,35 @@ def test_batch_norm_update_matches_torch_in_place(shape, dtype):
         np.testing.assert_array_equal(g, np.zeros_like(x))
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (4, 2, 5), (2, 2, 3, 2, 3)], ids=["rank4", "rank3", "rank5"])
+def test_batch_norm_channels_last_matches_torch(shape, training):
+    """oracle: torch CPU on the channels-first input. channels_last=True normalises over the last dim:
+    the output, the gradients for input, weight and bias, and batch_norm_update's running statistics
+    equal torch's with the channel dim moved last (float64 to 1e-12)."""
+    r = _rng(len(shape), 11, training)
+    c = shape[1]
+    x = (r.standard_normal(shape) * 2 + 1).astype("float64")
+    rm, rv = r.standard_normal(c), r.random(c) + 0.5
+    w, b = r.random(c) + 0.5, r.standard_normal(c)
+
+    def jfn(x, rm, rv, w, b):
+        y = jaxconv.batch_norm(jnp.moveaxis(x, 1, -1), rm, rv, w, b, training, 0.1, 1e-3, channels_last=True)
+        return jnp.moveaxis(y, -1, 1)
+
+    def tfn(x, rm, rv, w, b):
+        return F.batch_norm(x, rm.clone(), rv.clone(), w, b, training, 0.1, 1e-3)
+
+    _check_vjp("float64", jfn, tfn, [x, rm, rv, w, b], [0, 3, 4], seed=len(shape))
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    F.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=0.3)
+    with _x64("float64"):
+        got = jaxconv.batch_norm_update(jnp.moveaxis(jnp.asarray(x), 1, -1), jnp.asarray(rm), jnp.asarray(rv), 0.3,
+                                        channels_last=True)
+        np.testing.assert_allclose(got[0], trm.numpy(), **TOL["float64"])
+        np.testing.assert_allclose(got[1], trv.numpy(), **TOL["float64"])
+
+
 def test_batch_norm_update_traced_momentum_and_jit():
     """oracle: torch CPU with momentum=None (cumulative average: factor 1 / num_batches_tracked).
     A traced 0-d momentum under jit gives torch's running statistics."""
@@ -260,6 +289,14 @@ ERRORS = [
     ("batch_norm_update", (X, None, C3), {}, TypeError, r"batch_norm_update: `running_mean` must be an array"),
     ("batch_norm_update", (X, C3, jnp.ones(4)), {}, ValueError, r"batch_norm_update: `running_var` must have shape \(3,\)"),
     ("batch_norm_update", (jnp.ones(3), C3, C3), {}, ValueError, r"batch_norm_update: `input` must have rank >= 2"),
+    ("batch_norm", (X, C3, C3), {"channels_last": True}, ValueError,
+     r"batch_norm: `running_mean` must have shape \(4,\) \(\(C,\): one entry per channel in dim -1 of the input\)"),
+    ("batch_norm", (jnp.ones(3), C3, C3), {"channels_last": True}, ValueError, r"batch_norm: `input` must have rank >= 2: \(N, \*, C\)"),
+    ("batch_norm", (X, C3, C3), {"channels_last": 1}, TypeError, r"batch_norm: `channels_last` must be a bool, got 1"),
+    ("batch_norm", (jnp.ones((1, 1, 3)), None, None), {"training": True, "channels_last": True}, ValueError,
+     r"batch_norm: `input` must have more than 1 value per channel when training"),
+    ("batch_norm_update", (jnp.ones((1, 1, 3)), C3, C3), {"channels_last": True}, ValueError,
+     r"batch_norm_update: `input` must have more than 1 value per channel"),
     ("layer_norm", (X, (3,)), {}, ValueError,
      r"layer_norm: `normalized_shape` must equal the input's last 1 dim\(s\): input \(\*, 3\), got '\(3,\) for an input of shape \(2, 3, 4\)'"),
     ("layer_norm", (X, (1, 2, 3, 4)), {}, ValueError, r"layer_norm: `normalized_shape` must equal the input's last 4 dim"),

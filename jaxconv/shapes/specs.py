@@ -67,6 +67,7 @@ __all__ = [
     "conv_transpose_spec",
     "pool_spec",
     "unpool_spec",
+    "weight_layout_name",
 ]
 
 #: torch's ``padding_mode`` values for convolutions.
@@ -237,7 +238,11 @@ class ConvSpec:
     """Everything static about one convolution call, resolved and validated.
 
     ``mode_pads`` is the padding applied in ``mode`` before the convolution, ``lax_pads``
-    the zero padding handed to it; ``batch`` is 1 for an unbatched input.
+    the zero padding handed to it; ``batch`` is 1 for an unbatched input. ``channels_last``
+    is the activations' layout (NHWC), ``weight_hwio`` the weight's: ``(*kernel, C_in/groups,
+    C_out)``, else torch's ``(C_out, C_in/groups, *kernel)``; by default the same as the
+    activations', and channels-last activations with torch's weights are what a torch model
+    in channels-last memory format computes.
     """
 
     n: int
@@ -255,6 +260,7 @@ class ConvSpec:
     channels_last: bool
     in_spatial: tuple[int, ...]
     out_spatial: tuple[int, ...]
+    weight_hwio: bool
 
     @property
     def depthwise(self) -> bool:
@@ -265,7 +271,7 @@ class ConvSpec:
 @spec_cache
 def _conv_spec(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None,
                stride: Any, padding: Any, dilation: Any, groups: Any, padding_mode: Any, channels_last: bool,
-               n_expected: int | None) -> ConvSpec:
+               n_expected: int | None, weight_layout: Any = None) -> ConvSpec:
     w_rank = len(w_shape)
     if w_rank < 3:
         raise arg_error(fn, "weight", "must have rank >= 3: (out_channels, in_channels/groups, *kernel)", f"shape {w_shape}")
@@ -273,12 +279,15 @@ def _conv_spec(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_sh
     if n_expected is not None and n != n_expected:
         raise arg_error(fn, "weight", f"must have rank {n_expected + 2} for {n_expected}-d convolution", f"shape {w_shape}")
     batched = split_batch(fn, len(x_shape), n)
-    check_nonzero_weight_dim(fn, w_shape, n + 1 if channels_last else 0, "out_channels")
-    if channels_last:
+    hwio = _weight_hwio(fn, weight_layout, n, channels_last)
+    check_nonzero_weight_dim(fn, w_shape, n + 1 if hwio else 0, "out_channels")
+    if hwio:
         kernel, w_in, w_out = tuple(w_shape[:n]), w_shape[n], w_shape[n + 1]
-        c_in, spatial = x_shape[-1], tuple(x_shape[-n - 1:-1])
     else:
         kernel, w_out, w_in = tuple(w_shape[2:]), w_shape[0], w_shape[1]
+    if channels_last:
+        c_in, spatial = x_shape[-1], tuple(x_shape[-n - 1:-1])
+    else:
         c_in, spatial = x_shape[-n - 1], tuple(x_shape[-n:])
     groups = _check_groups(fn, groups)
     if w_out % groups:
@@ -307,17 +316,52 @@ def _conv_spec(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_sh
             check_pad_limits(fn, padding_mode, w.pads, spatial)
         mode_pads, lax_pads = w.pads, ((0, 0),) * n
     return ConvSpec(n, batched, x_shape[0] if batched else 1, c_in, w_out, w.kernel, w.stride, w.dilation, groups,
-                    padding_mode, mode_pads, lax_pads, bool(channels_last), spatial, w.out)
+                    padding_mode, mode_pads, lax_pads, bool(channels_last), spatial, w.out, hwio)
+
+
+_SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def weight_layout_name(n: int, hwio: bool) -> str:
+    """The ``weight_layout`` string of an ``n``-d weight: ``"HWIO"`` / ``"OIHW"`` for 2-d.
+
+    >>> weight_layout_name(3, True), weight_layout_name(1, False)
+    ('DHWIO', 'OIW')
+    """
+    k = _SPATIAL_LETTERS.get(n, "X" * n)
+    return f"{k}IO" if hwio else f"OI{k}"
+
+
+def _weight_hwio(fn: str, weight_layout: Any, n: int, channels_last: bool) -> bool:
+    """``weight_layout`` (None: the activations' layout) as "the weight is ``(*kernel, I, O)``"."""
+    if weight_layout is None:
+        return bool(channels_last)
+    k = _SPATIAL_LETTERS.get(n, "")
+    first, last = f"OI{k}", f"{k}IO"
+    if isinstance(weight_layout, str) and k and weight_layout in (first, last):
+        return weight_layout == last
+    if isinstance(weight_layout, str) and not k and len(weight_layout) == n + 2 and (
+            weight_layout.startswith("OI") or weight_layout.endswith("IO")) and weight_layout.count("O") == 1:
+        return weight_layout.endswith("IO")
+    rule = (f"must be None (the input's layout), {first!r} (torch) or {last!r} (TF/Flax) for a {n}-d convolution"
+            if k else f"must be None, or {n + 2} letters starting 'OI' (torch) or ending 'IO' (TF/Flax) for a {n}-d convolution")
+    raise arg_error(fn, "weight_layout", rule, weight_layout)
 
 
 def conv_spec(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None,
               stride: IntOrSeq, padding: Padding, dilation: IntOrSeq, groups: int, padding_mode: str,
-              channels_last: bool, n: int | None = None) -> ConvSpec:
-    """Validate a convolution call and resolve it to a cached :class:`ConvSpec`."""
+              channels_last: bool, n: int | None = None, weight_layout: str | None = None) -> ConvSpec:
+    """Validate a convolution call and resolve it to a cached :class:`ConvSpec`.
+
+    ``weight_layout`` (``"OIHW"`` / ``"HWIO"`` for 2-d, ``None``: as ``channels_last``) is the weight's layout.
+    """
     stride, padding, dilation = frozen_args(fn, stride=stride, padding=padding, dilation=dilation)
     groups, padding_mode = frozen_args(fn, groups=groups, padding_mode=padding_mode)
+    if not (weight_layout is None or isinstance(weight_layout, str)):
+        raise arg_error(fn, "weight_layout", "must be None or a layout string such as 'OIHW' or 'HWIO'", weight_layout,
+                        exc=TypeError)
     return _conv_spec(fn, tuple(x_shape), tuple(w_shape), None if b_shape is None else tuple(b_shape), stride, padding,
-                      dilation, groups, padding_mode, bool(channels_last), n)
+                      dilation, groups, padding_mode, bool(channels_last), n, weight_layout)
 
 
 @dataclass(frozen=True)
