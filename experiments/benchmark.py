@@ -127,6 +127,8 @@ class Result:
 
 # Where the torch column runs: "cpu", or "cuda" under --gpu when torch sees a GPU (set by main).
 TORCH_DEVICE = "cpu"
+#: --graph-layout: the activation layout of the ported networks (None: jaxconv.policy's per-backend choice).
+GRAPH_LAYOUT: str | None = None
 
 
 
@@ -850,6 +852,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
         cmd += ["--threads", str(threads)]
     if TORCH_DEVICE != "cpu":
         cmd.append("--gpu")
+    if GRAPH_LAYOUT is not None:
+        cmd += ["--graph-layout", GRAPH_LAYOUT]
     tag = f"(batch {batch}, {size}x{size})"
     ev = Result(f"{name} eval forward {tag}", "network")
     tr = Result(f"{name} train step SGD {tag}", "network")
@@ -1110,12 +1114,16 @@ def main(argv: list[str] | None = None) -> int:
     sel.add_argument("--all", action="store_true", help="the default set and the network rows")
     ap.add_argument("--gpu", action="store_true",
                     help="accelerator run: the torch column on CUDA when torch sees a GPU (JAX uses its default backend)")
+    ap.add_argument("--graph-layout", choices=("auto", "captured", "channels_last"), default="auto",
+                    help="activation layout of the ported networks (jaxconv.policy.graph_layout; default auto: "
+                         "jaxconv.policy.graph_layouts' per-backend choice)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
     ap.add_argument("--reps", default="3,20", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    global TORCH_DEVICE
+    global TORCH_DEVICE, GRAPH_LAYOUT
+    GRAPH_LAYOUT = None if args.graph_layout == "auto" else args.graph_layout
     if args.gpu and torch is not None and torch.cuda.is_available():
         TORCH_DEVICE = "cuda"
     if args.threads is not None:
@@ -1128,7 +1136,9 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 2.0)
     if args.network_worker:
         lo, hi = (int(v) for v in args.reps.split(","))
-        print(json.dumps(network_worker(args.network_worker, args.batch, args.size, budget, lo, hi)))
+        from jaxconv import policy
+        with policy.graph_layout(GRAPH_LAYOUT):  # read while tracing the worker's programs
+            print(json.dumps(network_worker(args.network_worker, args.batch, args.size, budget, lo, hi)))
         return 0
     min_rep, max_rep = (3, 10) if args.quick else (5, 100)
     net_reps = (3, 3) if args.quick else (3, 20)
@@ -1196,7 +1206,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Networks: torchvision models, random init, ported once with jaxconv.nn.from_torch; eval forward and one "
               "SGD step (cross-entropy, lr 0.01; BatchNorm in train mode), each jitted over nnx.split/merge, parameters "
               f"donated. torch peak MiB increase: the train step's, {'CUDA peak allocated' if TORCH_DEVICE != 'cpu' else 'peak RSS'}"
-              " over the process's before it (a fresh process per network, torch's steps run before JAX's).")
+              " over the process's before it (a fresh process per network, torch's steps run before JAX's). Activation "
+              f"layout: {GRAPH_LAYOUT or 'auto (jaxconv.policy.graph_layouts)'}.")
         print()
     print("Ratios are other / jaxconv time (> 1: jaxconv faster). fwd+bwd = one VJP (output and gradients of input and weight);")
     print(f"GFLOP/s counts a multiply-add as 2; % GEMM is of jax's {gemm['jax']:.0f} GFLOP/s float32 matmul.")

@@ -38,6 +38,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark as B  # the benchmark's network builders and torchvision import
 
+from jaxconv import policy
+
 
 def build(name: str, batch: int, size: int, mode: str) -> tuple[Any, tuple[Any, ...]]:
     """(jitted function, its arguments) for the ported network's eval forward or SGD train step."""
@@ -104,10 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=5, help="traced calls (default 5)")
     ap.add_argument("--top", type=int, default=15, help="how many single ops to list (default 15)")
     ap.add_argument("--hlo", help="also write the optimised HLO here (to look an op up by its name)")
+    ap.add_argument("--graph-layout", choices=("auto", "captured", "channels_last"), default="auto",
+                    help="activation layout of the ported network (jaxconv.policy.graph_layout; default auto)")
     a = ap.parse_args(argv)
     f, args = build(a.network, a.batch, a.size, a.mode)
-    wall, by_op, by_kind = profile(f, args, a.calls)
-    print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: {wall:.2f} ms per call")
+    with policy.graph_layout(None if a.graph_layout == "auto" else a.graph_layout):  # read while tracing
+        wall, by_op, by_kind = profile(f, args, a.calls)
+        hlo = f.lower(*args).compile().as_text() if a.hlo else ""
+    print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}, layout {a.graph_layout}) on "
+          f"{jax.default_backend()}: {wall:.2f} ms per call")
     print("\nby kind of XLA op (ms per call):")
     for k, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         if ms >= 0.05:
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {ms:9.2f}  {k}")
     if a.hlo:
         with open(a.hlo, "w") as fh:
-            fh.write(f.lower(*args).compile().as_text())
+            fh.write(hlo)
         print(f"\noptimised HLO written to {a.hlo}")
     return 0
 

@@ -36,7 +36,8 @@ from jax._src import config as _jax_config  # the config-state mechanism jax's o
 
 from jaxconv.shapes import ConvSpec
 
-__all__ = ["ALGORITHMS", "DIRECT", "by_platform", "conv_algorithm", "cpu_plan", "forced_plan", "plans"]
+__all__ = ["ALGORITHMS", "CPU_GRAPH_LAYOUT", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_plan",
+           "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
 #: the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`), and a strided conv
@@ -239,3 +240,76 @@ def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any
     Array([1.], dtype=float32)
     """
     return lax.platform_dependent(*args, cpu=cpu, default=default)
+
+
+# --- the layout of a ported network's activations ----------------------------------------------
+# A graph-imported torch model (jaxconv.nn.from_torch) computes in NCHW. XLA:CPU runs its
+# convolutions channels-last (YNNPACK), so the captured program's convolutions get their
+# activations transposed in and out where XLA's layout assignment does not absorb it. Held
+# channels-last between the ops that can (jaxconv/nn/layout.py; the same sums in another memory
+# layout), the ported networks measured (batch 8, 128x128, 2-core Xeon, the two programs
+# compiled in one process and timed alternately, median of 10-20 rounds of the per-round
+# speed-up channels-last over captured, 2026-12-02): resnet18 eval 0.86 / train 0.93,
+# mobilenet_v2 1.17 / 0.96, efficientnet_b0 0.78 / 0.94, convnext_tiny 1.01 / 1.09. In eval
+# XLA already assigns NHWC layouts across the captured conv-BN-ReLU chains; the stride-2
+# depthwise fold runs slower channels-last (XLA:CPU copies it to NCHW for its strided slices);
+# no network gains on both programs. So the CPU keeps the captured layout, and channels-last
+# is a scoped choice (graph_layout) for the programs where it measures faster.
+
+#: The CPU's layout for ported networks (measured above); every other backend runs as captured.
+CPU_GRAPH_LAYOUT = "captured"
+
+#: The layouts a ported network's activations can be held in: as captured (NCHW), or
+#: channels-last between the ops that can.
+LAYOUTS = ("captured", "channels_last")
+
+_LAYOUT = _jax_config.enum_state(
+    name="jaxconv_graph_layout",
+    enum_values=["auto", *LAYOUTS],
+    default="auto",
+    help="jaxconv: the activation layout of graph-imported torch models ('auto': the per-backend "
+         "choice); use jaxconv.policy.graph_layout.",
+    include_in_jit_key=True,
+    include_in_trace_context=True,
+)
+
+
+@contextlib.contextmanager
+def graph_layout(layout: str | None) -> Iterator[None]:
+    """Run graph-imported torch models traced in this block with activations in ``layout`` on every backend.
+
+    ``"captured"`` is torch's NCHW throughout; ``"channels_last"`` holds activations NHWC
+    between the ops that can (convolutions, batch norm, elementwise ops, pools);
+    ``None`` restores the per-backend choice (:func:`graph_layouts`). The results agree to
+    float rounding whatever is chosen; the switch is part of the jit cache key, so changing
+    it retraces.
+
+    >>> with graph_layout("captured"):
+    ...     forced_layout()
+    'captured'
+    """
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"graph_layout: unknown layout {layout!r}; one of {LAYOUTS} or None")
+    with _LAYOUT("auto" if layout is None else layout):
+        yield
+
+
+def forced_layout() -> str | None:
+    """The layout :func:`graph_layout` forces in the current scope, or ``None`` (the per-backend choice)."""
+    value = _LAYOUT.value
+    return None if value == "auto" else value
+
+
+def graph_layouts() -> dict[str, str]:
+    """The layout of a ported network per platform, as :func:`plans`: ``{"cpu": ..., "default": ...}``.
+
+    A layout forced by :func:`graph_layout` applies everywhere; else the CPU gets
+    :data:`CPU_GRAPH_LAYOUT` and every other backend the captured layout.
+
+    >>> graph_layouts()
+    {'cpu': 'captured', 'default': 'captured'}
+    """
+    forced = forced_layout()
+    if forced is not None:
+        return {"cpu": forced, "default": forced}
+    return {"cpu": CPU_GRAPH_LAYOUT, "default": "captured"}

@@ -16,6 +16,7 @@ argument. Random ops draw from :class:`Context.key`, an ``nnx.Rngs`` stream.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from jax import lax
 import jaxconv
 from jaxconv import shapes
 
-__all__ = ["OPS", "Context"]
+__all__ = ["OPS", "RANDOM_OPS", "Context"]
 
 _INT64_MAX = 9223372036854775807
 
@@ -39,6 +40,18 @@ class Context:
     def __init__(self, key: Callable[[], jax.Array] | None, float_dtype: Any = None) -> None:
         self._key = key
         self.float_dtype = float_dtype
+
+    def folding(self, base: jax.Array | None) -> Context:
+        """This context drawing its keys from ``base``: draw ``i`` is ``fold_in(base, i)`` (no state
+        outside the trace is touched, so a program can run inside ``lax.platform_dependent``)."""
+        if base is None:
+            return Context(self._key if self._key is None else self._no_key, self.float_dtype)
+        count = itertools.count()
+        return Context(lambda: jax.random.fold_in(base, next(count)), self.float_dtype)
+
+    @staticmethod
+    def _no_key() -> jax.Array:
+        raise AssertionError("a random op drew a key the program's RANDOM_OPS scan did not expect")
 
     def key(self) -> jax.Array:
         if self._key is None:
@@ -58,6 +71,8 @@ class Context:
 
 Op = Callable[[Context, dict[str, Any]], Any]
 OPS: dict[str, Op] = {}
+#: The ops that draw from :meth:`Context.key` (in train mode).
+RANDOM_OPS = frozenset({"dropout", "feature_dropout", "bernoulli", "rand_like", "randn_like"})
 
 
 def op(*names: str) -> Callable[[Op], Op]:

@@ -37,7 +37,8 @@ import numpy as np
 from flax import nnx
 
 import jaxconv
-from jaxconv.nn import aten
+from jaxconv import policy
+from jaxconv.nn import aten, layout
 
 __all__ = ["Program", "TorchGraphModule", "TorchSubmodule", "capture"]
 
@@ -185,26 +186,74 @@ def _check_user_input(prog: Program, inp: Input, x: Any, sizes: dict[str, int]) 
 
 def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Variable], ctx: aten.Context,
                 leaf: Callable[[str], Callable[..., Any]] | None = None,
-                observe: Callable[[Step, dict[str, Any], Any], None] | None = None) -> Any:
+                observe: Callable[[Step, dict[str, Any], Any], None] | None = None,
+                channels_last: bool | None = None) -> Any:
     """Evaluate ``prog`` on ``args``; buffers written by the graph are written back into ``state``.
 
     ``leaf(path)`` gives the NNX module converted with ``custom=`` for a leaf step;
     ``observe(step, args, out)`` sees every op step (``summary`` uses it).
+    ``channels_last`` holds activations NHWC between the ops that can (:mod:`jaxconv.nn.layout`:
+    the same sums in another memory layout); ``None`` leaves it to
+    :func:`jaxconv.policy.graph_layouts` (the forced layout, else the CPU's and the other
+    backends' as branches of ``lax.platform_dependent`` where they differ). A program with
+    ``custom=`` leaf modules, or observed, takes the default backend's layout unless one is
+    forced: a leaf module's own state cannot be written from inside a platform branch.
+
+    A program that draws random numbers (dropout, stochastic depth) takes one key from
+    ``ctx`` per call and folds in the draw's index for each of its draws.
     """
     users = [i for i in prog.inputs if i.kind == "user"]
     if len(args) != len(users):
         raise TypeError(f"TorchGraphModule: takes {len(users)} input array(s), as the captured forward, got {len(args)}")
+    sizes: dict[str, int] = {}
+    user = {inp.name: _check_user_input(prog, inp, args[inp.index], sizes) for inp in users}
+    values = {inp.name: state[inp.key].get_value() for inp in prog.inputs if inp.kind in ("param", "buffer")}
+    base = ctx.key() if _draws(prog) else None
+    per = {platform: layout == "channels_last" for platform, layout in policy.graph_layouts().items()}
+    if channels_last is None and (per["cpu"] == per["default"] or observe is not None
+                                  or any(s.kind == "leaf" for s in prog.steps)):
+        channels_last = per["default"]  # one program (no platform branch: see above)
+
+    def evaluate(cl: bool) -> Callable[..., Any]:
+        def run(user: dict[str, Any], values: dict[str, Any], base: Any) -> Any:
+            return _evaluate(prog, user, values, ctx.folding(base), leaf, observe, cl)
+        return run
+
+    if channels_last is None:
+        out, written = policy.by_platform(evaluate(per["cpu"]), evaluate(per["default"]), user, values, base)
+    else:
+        out, written = evaluate(channels_last)(user, values, base)
+    for name, value in written.items():
+        var = state[name]
+        var.set_value(value.astype(var.get_value().dtype))
+    return out
+
+
+def _draws(prog: Program) -> bool:
+    """Whether the program may draw random numbers (a dropout captured with ``train=False`` or ``p=0`` does not)."""
+    for s in prog.steps:
+        if s.kind == "aten" and s.op in aten.RANDOM_OPS:
+            a = dict(s.args)
+            if not (s.op.endswith("dropout") and (a.get("train") is False or a.get("p") == 0)):
+                return True
+    return False
+
+
+def _evaluate(prog: Program, user: dict[str, Any], values: dict[str, Any], ctx: aten.Context,
+              leaf: Callable[[str], Callable[..., Any]] | None,
+              observe: Callable[[Step, dict[str, Any], Any], None] | None,
+              channels_last: bool) -> tuple[Any, dict[str, jax.Array]]:
+    """The program's output and ``{state key: new value}`` of the buffers it wrote (a pure function)."""
     env: dict[str, Any] = {}
     alias: dict[str, str] = {}  # node written in place -> the tensor it mutated first (its root)
-    sizes: dict[str, int] = {}
     initial: dict[str, Any] = {}
     for inp in prog.inputs:
         if inp.kind == "user":
-            env[inp.name] = _check_user_input(prog, inp, args[inp.index], sizes)
+            env[inp.name] = user[inp.name]
         elif inp.kind == "constant":
             env[inp.name] = jnp.asarray(prog.constants[inp.key])
         else:
-            env[inp.name] = initial[inp.name] = state[inp.key].get_value()
+            env[inp.name] = initial[inp.name] = values[inp.name]
     for s in prog.steps:
         if s.kind == "getitem":
             (_, src), (_, idx) = s.args
@@ -213,12 +262,12 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
         a = {k: _resolve(v, env) for k, v in s.args}
         if s.kind == "leaf":
             assert leaf is not None
-            env[s.out] = out = leaf(s.op)(*a["xs"])
+            env[s.out] = out = leaf(s.op)(*layout.logical(a["xs"]))
             if observe is not None:
-                observe(s, a, out)
+                observe(s, layout.logical(a), out)
             continue
         if s.kind == "python":
-            env[s.out] = _PYTHON_FNS[s.op](*a.values())
+            env[s.out] = _PYTHON_FNS[s.op](*layout.logical(list(a.values())))
             continue
         if s.op in _NO_OPS:
             env[s.out] = None
@@ -232,32 +281,36 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
             if isinstance(ref, Ref):
                 env[ref.name] = env[alias.get(ref.name, ref.name)] = value
 
-        writer = _WRITING_OPS.get(s.op)
         try:
-            out = writer(ctx, a, write) if writer is not None else aten.OPS[s.op](ctx, a)
+            out = layout.run_step(s.op, ctx, a, write) if channels_last else NotImplemented
+            if out is not NotImplemented and not all(layout.same_array_type(out, a[arg]) for arg in s.mutates):
+                out = NotImplemented  # an in-place result that changes shape or dtype: run on logical values
+            if out is NotImplemented:
+                a = layout.logical(a) if channels_last else a
+                writer = _WRITING_OPS.get(s.op)
+                out = writer(ctx, a, write) if writer is not None else aten.OPS[s.op](ctx, a)
         except (TypeError, ValueError) as e:
             if str(e).startswith("TorchGraphModule"):
                 raise
-            shapes_in = ", ".join(f"{k}={tuple(v.shape)}" for k, v in a.items() if hasattr(v, "shape"))
+            shapes_in = ", ".join(f"{k}={tuple(v.shape)}" for k, v in layout.logical(a).items() if hasattr(v, "shape"))
             where = f"{s.module_type or 'forward'} at '{s.module or '<root>'}'" + (f" ({s.source})" if s.source else "")
             raise ValueError(f"TorchGraphModule: aten.{s.op} in {where} fails for these input shapes ({shapes_in}): {e}. "
                              f"The forward was captured at input shapes {list(prog.captured_shapes)}; its shape "
                              f"arithmetic may only hold there") from e
         for arg in s.mutates:  # in place: the result becomes the argument's value, in its dtype and shape
-            old = a[arg]
-            out = jnp.broadcast_to(jnp.asarray(out).astype(old.dtype), old.shape)
+            if not isinstance(out, layout.Nhwc):  # (a channels-last result has them already)
+                old = a[arg]
+                out = jnp.broadcast_to(jnp.asarray(out).astype(old.dtype), old.shape)
             write(arg, out)
             ref = refs.get(arg)
             if isinstance(ref, Ref):
                 alias[s.out] = alias.get(ref.name, ref.name)
         env[s.out] = out
         if observe is not None:
-            observe(s, a, out)
-    for inp in prog.inputs:
-        if inp.kind == "buffer" and env[inp.name] is not initial[inp.name]:
-            var = state[inp.key]
-            var.set_value(jnp.asarray(env[inp.name]).astype(var.get_value().dtype))
-    return _resolve_out(prog.output, env)
+            observe(s, layout.logical(a), layout.logical(out))
+    written = {inp.key: jnp.asarray(layout.logical(env[inp.name])) for inp in prog.inputs
+               if inp.kind == "buffer" and env[inp.name] is not initial[inp.name]}
+    return layout.logical(_resolve_out(prog.output, env)), written
 
 
 def _resolve_out(o: Any, env: dict[str, Any]) -> Any:

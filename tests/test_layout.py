@@ -1,0 +1,214 @@
+"""jaxconv.nn.layout and jaxconv.policy.graph_layout: a ported torch network held channels-last between the
+ops that can computes torch's numbers (outputs, gradients, running statistics) with fewer layout copies; the
+choice is per backend (a program lowered for CPU runs channels-last, one exported for cuda or tpu as captured)
+and a scoped switch that is part of the jit cache key."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+torch = pytest.importorskip("torch")  # torch is the oracle and the source of the models
+import torch.nn.functional as F  # noqa: E402
+from torch import nn as tnn  # noqa: E402
+
+from jaxconv import nn, policy  # noqa: E402
+
+LAYOUTS = ["captured", "channels_last"]
+
+
+class Net(tnn.Module):
+    """Every kind of step the layout pass meets: a conv from the NCHW input, batch norm, ReLU, a max pool
+    (run on the logical value), a depthwise conv, hardswish, squeeze-and-excitation (a global average pool,
+    1x1 convs, sigmoid, a (N, C, 1, 1) scale), a residual add, a lower-rank (C, 1, 1) operand, a permute
+    to NHWC and back, a global average pool, flatten, dropout and a linear head; two outputs."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.stem = tnn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn = tnn.BatchNorm2d(8)
+        self.dw = tnn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn2 = tnn.BatchNorm2d(8)
+        self.se1, self.se2 = tnn.Conv2d(8, 4, 1), tnn.Conv2d(4, 8, 1)
+        self.pw = tnn.Conv2d(8, 8, 1)
+        self.shift = tnn.Parameter(torch.randn(8, 1, 1))
+        self.ln = tnn.LayerNorm(8)
+        self.drop = tnn.Dropout(p)
+        self.fc = tnn.Linear(8, 5)
+
+    def forward(self, x):
+        y = F.relu(self.bn(self.stem(x)))
+        y = F.max_pool2d(y, 3, 2, 1)
+        z = F.hardswish(self.bn2(self.dw(y)))
+        s = torch.sigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(z, 1)))))
+        y = y + self.pw(z * s) + self.shift
+        y = self.ln(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        f = torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
+        return self.fc(self.drop(f)), y
+
+
+def _randomize(m: tnn.Module) -> tnn.Module:
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, tnn.BatchNorm2d):
+                mod.running_mean.copy_(torch.randn(mod.num_features, generator=g))
+                mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+                mod.weight.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+                mod.bias.copy_(torch.randn(mod.num_features, generator=g))
+    return m
+
+
+def _j(t: torch.Tensor) -> jax.Array:
+    return jnp.asarray(t.detach().numpy())
+
+
+def _close(a, b, tol: float = 1e-5) -> None:
+    b = np.asarray(b)
+    np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=tol + tol * float(np.abs(b).max(initial=0)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    tm = _randomize(Net()).eval()
+    x = torch.randn(4, 3, 16, 16)
+    return tm, nn.from_torch(tm, x), x
+
+
+def _hlo(jm, x, layout: str | None) -> str:
+    jm.eval()
+    graphdef, state = nnx.split(jm)
+    with policy.graph_layout(layout):
+        return jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0]).lower(state, x).compile().as_text()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_eval_and_train_step_match_torch_in_either_layout(layout):
+    """oracle: torch CPU. Eval outputs (both), then one train-mode step: the loss gradients of every
+    parameter and the running statistics torch writes, with the layout forced either way."""
+    torch.manual_seed(1)
+    tm = _randomize(Net()).eval()  # its own: the train step below changes its running statistics
+    x = torch.randn(4, 3, 16, 16)
+    jm = nn.from_torch(tm, x)
+    with policy.graph_layout(layout):
+        logits, feats = jm(_j(x))
+    tl, tf = tm(x)
+    _close(logits, tl.detach().numpy())
+    _close(feats, tf.detach().numpy())
+
+    tm.train()
+    jm.train()
+    target = torch.randn(4, 5)
+    tm.zero_grad()
+    F.mse_loss(tm(x)[0], target).backward()
+    graphdef, params, rest = nnx.split(jm, nnx.Param, ...)
+
+    def step(p, r, x, t):
+        m = nnx.merge(graphdef, p, r)
+        grads = nnx.grad(lambda m: optax.l2_loss(m(x)[0], t).mean() * 2)(m)
+        return grads, nnx.state(m, nnx.BatchStat)
+
+    with policy.graph_layout(layout):
+        grads, stats = jax.jit(step)(params, rest, _j(x), _j(target))
+    flat = {".".join(map(str, p)): v[...] for p, v in nnx.to_flat_state(grads)}
+    for k, p in tm.named_parameters():
+        _close(flat[k], p.grad.numpy(), tol=1e-4)
+    new = {".".join(map(str, p)): v[...] for p, v in nnx.to_flat_state(stats)}
+    for k, v in tm.state_dict().items():
+        if "running" in k:
+            _close(new[k], v.numpy())
+
+
+def test_channels_last_program_has_fewer_layout_copies(model):
+    """oracle: the optimised HLO. Held channels-last, the conv chain needs fewer transposes than the
+    program as captured (XLA:CPU's convolutions are channels-last: the captured program transposes
+    activations in and out); the default on CPU is the captured program (policy.CPU_GRAPH_LAYOUT)."""
+    _, jm, x = model
+    count = {layout: len(re.findall(r"\btranspose\(", _hlo(jm, _j(x), layout))) for layout in LAYOUTS}
+    assert count["channels_last"] < count["captured"], count
+    if jax.default_backend() == "cpu":
+        assert len(re.findall(r"\btranspose\(", _hlo(jm, _j(x), None))) == count[policy.CPU_GRAPH_LAYOUT], count
+
+
+@pytest.mark.parametrize("platform", ["cuda", "tpu"])
+def test_a_cpu_choice_never_reaches_accelerator_programs(model, monkeypatch, platform):
+    """oracle: the exported StableHLO's convolution layouts. With the CPU's layout set to channels-last
+    (as a CPU measurement would set it), a program exported for cpu holds NHWC convolutions and one
+    exported for cuda or tpu only NCHW ones, as captured: the two are lax.platform_dependent's branches.
+    (The stem's input gradient over stride phases is an NCHW convolution of its own on CPU.)"""
+    monkeypatch.setattr(policy, "CPU_GRAPH_LAYOUT", "channels_last")
+    _, jm, x = model
+    jm.eval()
+    graphdef, state = nnx.split(jm)
+    f = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0])
+
+    def dims(platforms: tuple[str, ...]) -> set[str]:
+        text = jax.export.export(f, platforms=platforms)(state, _j(x)).mlir_module()
+        return set(re.findall(r"dim_numbers = (\[[^\]]*\])x", text))
+
+    assert dims((platform,)) == {"[b, f, 0, 1]"}
+    assert "[b, 0, 1, f]" in dims(("cpu",))
+    _close(f(state, _j(x)), model[0](x)[0].detach().numpy())  # run here, the branched program is torch's
+
+
+def test_switch_is_part_of_the_jit_cache_key(model):
+    """oracle: a trace counter. graph_layout read while tracing: changing it retraces instead of reusing
+    the program built under the other choice; the results agree."""
+    _, jm, x = model
+    jm.eval()
+    graphdef, state = nnx.split(jm)
+    traces = []
+
+    @jax.jit
+    def f(s, x):
+        traces.append(1)
+        return nnx.merge(graphdef, s)(x)[0]
+
+    outs = {}
+    for layout in ("captured", "channels_last", "captured"):
+        with policy.graph_layout(layout):
+            outs[layout] = f(state, _j(x))
+    assert len(traces) == 2
+    _close(outs["channels_last"], outs["captured"])
+    with pytest.raises(ValueError, match=r"graph_layout: unknown layout 'nhwc'; one of \('captured', 'channels_last'\)"):
+        with policy.graph_layout("nhwc"):
+            pass
+
+
+def test_dropout_draws_the_same_masks_in_either_layout():
+    """oracle: the program as captured. Train-mode dropout takes one key per call from rngs and folds
+    in each draw's index, so both layouts (and the auto choice) draw the same masks; calls differ."""
+    torch.manual_seed(2)
+    tm = _randomize(Net(p=0.5)).train()
+    x = torch.randn(4, 3, 16, 16)
+    outs = {}
+    for layout in (*LAYOUTS, None):
+        jm = nn.from_torch(tm, x, rngs=nnx.Rngs(dropout=5))
+        with policy.graph_layout(layout):
+            outs[layout] = (jm(_j(x))[0], jm(_j(x))[0])
+    _close(outs["channels_last"][0], outs["captured"][0])
+    _close(outs[None][1], outs["captured"][1])
+    assert not np.allclose(outs["captured"][0], outs["captured"][1])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_torchvision_networks_channels_last_match_torch(name):
+    """oracle: torch CPU. A whole torchvision network (random init, randomised batch-norm statistics)
+    in eval mode, forced channels-last: ResNet's stem, max pool, residual adds and 1x1 downsampling;
+    MobileNetV2's depthwise and strided depthwise convs and ReLU6. Batch 2, 64x64."""
+    from tests.torchvision_compat import import_torchvision
+
+    torch.manual_seed(3)
+    tm = _randomize(getattr(import_torchvision().models, name)(weights=None)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    jm = nn.from_torch(tm, x, modes=("eval",))
+    with policy.graph_layout("channels_last"):
+        got = jm(_j(x))
+    _close(got, tm(x).detach().numpy(), tol=1e-4)
