@@ -300,16 +300,32 @@ def forced_layout() -> str | None:
     return None if value == "auto" else value
 
 
-def graph_layouts() -> dict[str, str]:
+#: A hook for measured layouts (:mod:`jaxconv.tuning` installs it): ``(program key, platform) -> layout or None``.
+measured_layout: Callable[[str, str], str | None] | None = None
+#: A hook that sees every program key :func:`graph_layouts` is asked about (:func:`jaxconv.tuning.tune` installs it).
+_layout_recorder: Callable[[str], None] | None = None
+
+
+def graph_layouts(program: str | None = None) -> dict[str, str]:
     """The layout of a ported network per platform, as :func:`plans`: ``{"cpu": ..., "default": ...}``.
 
-    A layout forced by :func:`graph_layout` applies everywhere; else the CPU gets
-    :data:`CPU_GRAPH_LAYOUT` and every other backend the captured layout.
+    A layout forced by :func:`graph_layout` applies everywhere. Otherwise a measured layout for
+    the program (``program``: its key, :func:`jaxconv.nn.graph_import.program_key`; measured by
+    :func:`jaxconv.tune`, when plans are enabled) wins on the platform it was measured on; else
+    the CPU gets :data:`CPU_GRAPH_LAYOUT` and every other backend the captured layout.
 
     >>> graph_layouts()
     {'cpu': 'captured', 'default': 'captured'}
     """
+    if program is not None and _layout_recorder is not None:
+        _layout_recorder(program)
     forced = forced_layout()
     if forced is not None:
         return {"cpu": forced, "default": forced}
-    return {"cpu": CPU_GRAPH_LAYOUT, "default": "captured"}
+    out = {"cpu": CPU_GRAPH_LAYOUT, "default": "captured"}
+    if program is not None and measured_layout is not None:
+        for platform in ("cpu", *ACCELERATORS):
+            tuned = measured_layout(program, platform)
+            if tuned in LAYOUTS and tuned != out.get(platform, out["default"]):
+                out[platform] = tuned  # type: ignore[assignment]
+    return out

@@ -61,7 +61,7 @@ from jaxconv.convolution import conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec, weight_layout_name
 
 __all__ = ["FORMAT", "PARTS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
-           "load_plans", "plan_key", "recording", "tune", "tune_conv", "use_plans"]
+           "load_plans", "plan_key", "recording", "tune", "tune_conv", "tune_layout", "use_plans"]
 
 #: The plan file's ``"format"`` and ``"version"``; a file with others is foreign (ignored, rebuilt).
 FORMAT = "jaxconv-plans"
@@ -264,7 +264,7 @@ def _as_plan(value: object) -> policy.Plan | None:
 
 def _load_token(path: str) -> str:
     """Load a snapshot of the file under a new token."""
-    table: dict[tuple[str, str, str, str], dict[str, tuple[str, policy.Plan]]] = {}
+    table: dict[tuple[str, str, str, str], dict[str, tuple[str, Any]]] = {}  # conv plans, and graph layouts
     for entry in _read(path, "ignored; it is rebuilt on the next write").values():
         plan = _as_plan(entry.get("plan"))
         fields = [entry.get(k) for k in ("platform", "device_kind", "jax", "spec", "dtype")]
@@ -272,6 +272,11 @@ def _load_token(path: str) -> str:
             continue  # an entry of an algorithm this version lacks, or hand-edited: the table decides
         p, kind, version, spec, dtype = fields
         table.setdefault((p, kind, version, spec), {})[dtype] = (str(entry.get("measured", "")), plan)  # type: ignore[index]
+    for entry in _read(path, "ignored; it is rebuilt on the next write").values():
+        fields = [entry.get(k) for k in ("platform", "device_kind", "jax", "program")]
+        if entry.get("layout") in policy.LAYOUTS and all(isinstance(v, str) for v in fields):
+            p, kind, version, program = fields
+            table[(p, kind, version, f"graph {program}")] = {"": (str(entry.get("measured", "")), entry["layout"])}  # type: ignore[index, dict-item]
     # The same plans give the same token (and so the same jit cache entries) however often they are loaded.
     digest = hashlib.sha256(repr(sorted(table.items())).encode()).hexdigest()[:16]
     token = f"{digest}:{path}"
@@ -296,12 +301,23 @@ def _measured(spec: ConvSpec, platform: str) -> policy.Plan | None:
     return plan
 
 
+def _measured_layout(program: str, platform: str) -> str | None:
+    """The :data:`jaxconv.policy.measured_layout` hook: the plan set in effect's layout for a graph program there."""
+    token = _STATE.value
+    table, ident = _tables.get(token) if token else None, _identity(platform)
+    if not table or ident is None:
+        return None
+    entry = table.get((*ident, f"graph {program}"))
+    return None if not entry else str(entry[""][1])
+
+
 def _install() -> None:
     if policy.measured_plan is not _measured:
         other = policy.measured_plan
         if other is not None:
             warnings.warn("jaxconv.tuning replaces another jaxconv.policy.measured_plan hook", stacklevel=3)
         policy.measured_plan = _measured
+    policy.measured_layout = _measured_layout
 
 
 def enable(path: str | os.PathLike[str] | None = None) -> None:
@@ -335,6 +351,8 @@ def disable() -> None:
     jax.config.update("jaxconv_plan_set", "")
     if _scopes == 0 and policy.measured_plan is _measured:
         policy.measured_plan = None
+    if _scopes == 0 and policy.measured_layout is _measured_layout:
+        policy.measured_layout = None
 
 
 def enabled_path() -> str | None:
@@ -590,7 +608,7 @@ def _floating_dtype(leaves: Sequence[Any]) -> Any:
 
 def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: Sequence[str] = PARTS,
          path: str | os.PathLike[str] | None = None, store: bool = True, repeats: int = 5, warmup: int = 2,
-         progress: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
+         progress: bool = True, layouts: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
     """Tune every distinct convolution of ``fn(*example_args, **example_kwargs)`` (a function or an NNX model).
 
     ``fn`` is traced once, abstractly (the arrays and ``jax.ShapeDtypeStruct`` leaves of the examples;
@@ -598,8 +616,9 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     recording every conv spec; each is timed as :func:`tune_conv` does (``dtype``: that of the first
     floating-point example, else float32), with a tqdm progress bar where tqdm is installed and
     ``progress`` is set. Returns ``{spec: plan}``; with ``store`` the plans go into the plan file
-    (default: the enabled file, else :func:`default_path`). Keyword arguments that are not the
-    tuning options here go to ``fn``.
+    (default: the enabled file, else :func:`default_path`). With ``layouts``, where ``fn`` runs
+    graph-imported torch models, :func:`tune_layout` then times the whole call in each activation
+    layout and stores the faster. Keyword arguments that are not the tuning options here go to ``fn``.
 
     >>> import tempfile, jax, jax.numpy as jnp, jaxconv
     >>> def net(x):
@@ -627,8 +646,99 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
             jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state, *traced)
         else:
             jax.eval_shape(functools.partial(call, fn), *traced)
-    return _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
-                       progress=progress)
+    chosen = _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
+                         progress=progress)
+    if layouts:
+        tune_layout(fn, *example_args, path=path, store=store, repeats=repeats, warmup=warmup, **example_kwargs)
+    return chosen
+
+
+# --- the layout of graph-imported torch models -----------------------------------------------
+def _concrete(leaves: Sequence[Any], arrays: Sequence[bool]) -> list[Any]:
+    """The array leaves as arrays: given ones as they are, ``ShapeDtypeStruct``s as random floats / zero ints."""
+    rng = np.random.default_rng(0)
+    out = []
+    for v, a in zip(leaves, arrays):
+        if not a:
+            continue
+        if isinstance(v, jax.ShapeDtypeStruct):
+            floating = jnp.issubdtype(v.dtype, jnp.floating)
+            v = jnp.asarray(rng.standard_normal(v.shape), v.dtype) if floating else jnp.zeros(v.shape, v.dtype)
+        out.append(jnp.asarray(v))
+    return out
+
+
+def tune_layout(fn: Callable[..., Any], *example_args: Any, path: str | os.PathLike[str] | None = None,
+                store: bool = True, repeats: int = 5, warmup: int = 2, **example_kwargs: Any) -> dict[str, str]:
+    """Time ``fn`` with its graph-imported torch models in each layout of :data:`jaxconv.policy.LAYOUTS`; keep the faster.
+
+    The layout of a ported network's activations (:func:`jaxconv.policy.graph_layout`) is a choice
+    for the whole program, so the whole of ``fn(*example_args, **example_kwargs)`` (a function, e.g.
+    a train step, or an NNX model, called on a copy) is jitted and timed once per layout (the median
+    of ``repeats`` calls after ``warmup``; ``ShapeDtypeStruct`` examples become random floats or zero
+    ints). The faster layout is stored for every graph program the call runs, keyed by
+    :func:`jaxconv.nn.graph_import.program_key` and this backend (a tie keeps the default), and
+    decides where plans are enabled (:func:`enable`, :func:`use_plans`), on this platform only.
+    Returns ``{program key: layout}`` (empty when ``fn`` runs no graph program).
+
+    >>> import tempfile, jax.numpy as jnp
+    >>> tune_layout(lambda x: x * 2, jnp.ones(3), path=tempfile.mkdtemp() + "/p.json")
+    {}
+    """
+    if not callable(fn):
+        raise arg_error("tune_layout", "fn", "must be a function or an nnx.Module", type(fn).__name__, exc=TypeError)
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"tune_layout: `repeats` must be >= 1 and `warmup` >= 0, got {repeats}, {warmup}")
+    leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
+    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
+    flat = _concrete(leaves, arrays)
+
+    def call(model: Any, *flat: Any) -> Any:
+        it = iter(flat)
+        args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
+        return model(*args, **kwargs)
+    if _is_nnx_module(fn):
+        from flax import nnx
+        graphdef, state = nnx.split(fn)
+        g, inputs = (lambda state, *flat: call(nnx.merge(graphdef, state), *flat)), (state, *flat)
+    else:
+        g, inputs = functools.partial(call, fn), tuple(flat)
+    keys: list[str] = []
+    previous = policy._layout_recorder
+    policy._layout_recorder = lambda k: keys.append(k) if k not in keys else None
+    try:
+        jax.eval_shape(g, *inputs)
+    finally:
+        policy._layout_recorder = previous
+    if not keys:
+        return {}
+    ident = _identity(_lax_platform(jax.devices()[0]))
+    assert ident is not None
+    default = policy.graph_layouts()["cpu" if ident[0] == "cpu" else "default"]
+    times: dict[str, float] = {}
+    for layout in policy.LAYOUTS:
+        with policy.graph_layout(layout):  # read while tracing
+            compiled = jax.jit(g).lower(*inputs).compile()
+        for _ in range(warmup):
+            jax.block_until_ready(compiled(*inputs))
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(compiled(*inputs))
+            runs.append(time.perf_counter() - t0)
+        times[layout] = round(1e3 * statistics.median(runs), 4)
+    chosen = min(times, key=lambda k: (times[k], k != default))
+    log.info("tune_layout on %s (%s): %s for %d graph program(s) (%s)", ident[0], ident[1], chosen, len(keys),
+             ", ".join(f"{k} {v:.3g} ms" for k, v in times.items()))
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    new = {f"{ident[0]} | {ident[1]} | jax {ident[2]} | graph {k}": {
+        "layout": chosen, "times_ms": times, "measured": now, "platform": ident[0], "device_kind": ident[1],
+        "jax": ident[2], "program": k} for k in keys}
+    if store:
+        resolved = _resolve(path if path is not None else (_global_path or enabled_path()))
+        _store(resolved, new)
+        _refresh(resolved)
+    return {k: chosen for k in keys}
 
 
 _env_path = os.environ.get(ENV_VAR)

@@ -41,6 +41,7 @@ def _off():
     yield
     tuning.disable()
     assert policy.measured_plan is None and policy._recorder is None
+    assert policy.measured_layout is None and policy._layout_recorder is None
 
 
 def entry(spec, plan, *, platform="cpu", device_kind=None, jax_version=None, dtype="float32"):
@@ -338,3 +339,80 @@ def test_fastest_per_part_ties_keep_the_table_and_a_failing_candidate_is_skipped
     valid = [a for a in policy.ALGORITHMS if policy.valid_for(SPEC, (a, a, a))]
     assert sorted(e["times_ms"]["fwd"]) == sorted(valid) and sorted(e["times_ms"]["dw"]) == sorted(set(valid) - {G})
     assert any("dw gemm failed" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+# --- the layout of graph-imported torch models (tune_layout) -------------------------------------
+
+def _ported_net():
+    torch = pytest.importorskip("torch")  # the source of the ported model
+    from tests.test_layout import Net, _randomize
+
+    torch.manual_seed(0)
+    tm = _randomize(Net()).eval()
+    x = torch.randn(4, 3, 16, 16)
+    jm = jaxconv.nn.from_torch(tm, x, modes=("eval",))
+    return jm, jnp.asarray(x.numpy())
+
+
+def _transposes(jm, x) -> int:
+    from flax import nnx
+    graphdef, state = nnx.split(jm)
+    text = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0]).lower(state, x).compile().as_text()
+    return text.count(" transpose(")
+
+
+def test_tune_layout_times_both_layouts_and_the_stored_choice_decides_on_its_platform(tmp_path):
+    """oracle: the plan file read back and the compiled programs. tune_layout stores, per graph program
+    (its program_key) and backend, the faster layout with both times; under use_plans the stored choice
+    decides the CPU program (a hand-set "channels_last" gives the channels-last program's transposes),
+    a program exported for cuda stays as captured, and a value that is no layout is ignored."""
+    from flax import nnx
+    jm, x = _ported_net()
+    path = tmp_path / "plans.json"
+    chosen = tuning.tune_layout(jm, x, path=path, repeats=2, warmup=1)
+    (key,) = chosen
+    entries = json.loads(path.read_text())["entries"]
+    (name, entry), = entries.items()
+    assert name.endswith(f"graph {key}") and entry["layout"] == chosen[key] in policy.LAYOUTS
+    assert set(entry["times_ms"]) == set(policy.LAYOUTS) and entry["program"] == key
+    counts = {}
+    for layout in policy.LAYOUTS:
+        with policy.graph_layout(layout):
+            counts[layout] = _transposes(jm, x)
+    assert counts["channels_last"] < counts["captured"]
+
+    data = json.loads(path.read_text())
+    graphdef, state = nnx.split(jm)
+    f = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0])
+    for value, want in (("channels_last", "channels_last"), ("nhwc", "captured")):
+        data["entries"][name]["layout"] = value
+        path.write_text(json.dumps(data))
+        with tuning.use_plans(path):
+            assert _transposes(jm, x) == counts[want], value
+            if value == "channels_last":
+                text = jax.export.export(f, platforms=("cuda",))(state, x).mlir_module()
+                assert "[b, 0, 1, f]" not in text and "[b, f, 0, 1]" in text
+
+
+def test_program_key_is_the_same_for_the_same_capture_and_differs_by_shape():
+    """oracle: two captures of one model and two input shapes. The key is a digest of the captured
+    program and the call's shapes: stable across captures (and so across processes), new per shape."""
+    from jaxconv.nn.graph_import import program_key
+    a, x = _ported_net()
+    b, _ = _ported_net()
+    pa, pb = a.programs["eval"], b.programs["eval"]
+    assert pa is not pb
+    name = next(i.name for i in pa.inputs if i.kind == "user")
+    assert program_key(pa, {name: x}) == program_key(pb, {name: x})
+    assert program_key(pa, {name: x}) != program_key(pa, {name: x[:2]})
+
+
+def test_tune_also_tunes_the_layout_of_graph_models_unless_told_not_to(tmp_path):
+    """oracle: the plan file read back. jaxconv.tune on a ported model stores its conv plans and, with
+    layouts (the default), the graph program's layout; layouts=False stores conv plans only."""
+    jm, x = _ported_net()
+    for layouts, path in ((True, tmp_path / "a.json"), (False, tmp_path / "b.json")):
+        jaxconv.tune(jm, x, path=path, repeats=1, warmup=0, progress=False, layouts=layouts)
+        entries = json.loads(path.read_text())["entries"]
+        graph = [k for k in entries if " | graph " in k]
+        assert len(graph) == (1 if layouts else 0) and len(entries) > len(graph)

@@ -23,10 +23,12 @@ torch is imported only inside :func:`capture`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import operator
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +37,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
 
 import jaxconv
 from jaxconv import policy
 from jaxconv.nn import aten, layout
 
-__all__ = ["Program", "TorchGraphModule", "TorchSubmodule", "capture"]
+__all__ = ["Program", "TorchGraphModule", "TorchSubmodule", "capture", "program_key"]
 
 _FN = "from_torch"
 
@@ -209,8 +212,9 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
     user = {inp.name: _check_user_input(prog, inp, args[inp.index], sizes) for inp in users}
     values = {inp.name: state[inp.key].get_value() for inp in prog.inputs if inp.kind in ("param", "buffer")}
     base = ctx.key() if _draws(prog) else None
-    per = {platform: layout == "channels_last" for platform, layout in policy.graph_layouts().items()}
-    if channels_last is None and (per["cpu"] == per["default"] or observe is not None
+    key = program_key(prog, user) if policy.measured_layout or policy._layout_recorder else None
+    per = {platform: layout == "channels_last" for platform, layout in policy.graph_layouts(key).items()}
+    if channels_last is None and (len(set(per.values())) == 1 or observe is not None
                                   or any(s.kind == "leaf" for s in prog.steps)):
         channels_last = per["default"]  # one program (no platform branch: see above)
 
@@ -219,14 +223,29 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
             return _evaluate(prog, user, values, ctx.folding(base), leaf, observe, cl)
         return run
 
-    if channels_last is None:
-        out, written = policy.by_platform(evaluate(per["cpu"]), evaluate(per["default"]), user, values, base)
+    if channels_last is None:  # every layout is traced; lowering keeps the branch of its platform
+        branches = {platform: evaluate(cl) for platform, cl in per.items()}
+        out, written = lax.platform_dependent(user, values, base, **branches)
     else:
         out, written = evaluate(channels_last)(user, values, base)
     for name, value in written.items():
         var = state[name]
         var.set_value(value.astype(var.get_value().dtype))
     return out
+
+
+_STEP_KEYS: weakref.WeakKeyDictionary[Program, str] = weakref.WeakKeyDictionary()
+
+
+def program_key(prog: Program, user: Mapping[str, Any]) -> str:
+    """A stable digest of a captured program and its call's input shapes and dtypes: what a measured
+    layout is keyed by in a plan file (the same across processes for the same capture)."""
+    steps = _STEP_KEYS.get(prog)
+    if steps is None:
+        inputs = [(i.name, i.kind, i.key, i.shape, i.dtype) for i in prog.inputs]
+        steps = _STEP_KEYS[prog] = hashlib.sha256(repr((prog.mode, inputs, prog.steps, prog.output)).encode()).hexdigest()
+    call = sorted((name, tuple(v.shape), str(v.dtype)) for name, v in user.items())
+    return hashlib.sha256(f"{steps}|{call}".encode()).hexdigest()[:24]
 
 
 def _draws(prog: Program) -> bool:
