@@ -12,6 +12,7 @@ Usage::
     python experiments/profile_network.py convnext_tiny             # eval forward, batch 8, 128x128
     python experiments/profile_network.py resnet18 --mode train --top 30
     python experiments/profile_network.py tiny_resnet --size 32 --hlo /tmp/tiny.hlo
+    python experiments/profile_network.py mobilenet_v2 --compare-layouts   # captured vs channels-last
 
 Times are milliseconds per call (summed over XLA's threads, so a kind's total can exceed the wall
 time of the call when thunks run concurrently).
@@ -97,6 +98,31 @@ def profile(f: Any, args: tuple[Any, ...], calls: int) -> tuple[float, dict[str,
     return wall, dict(by_op), dict(by_kind)
 
 
+def compare_layouts(f: Any, args: tuple[Any, ...], rounds: int) -> dict[str, Any]:
+    """Both activation layouts (jaxconv.policy.LAYOUTS) compiled in this process and timed alternately.
+
+    ``rounds`` rounds of one call each, the order flipped every round, so that the machine's drift
+    meets both alike; returns the median ms per layout and the median of the per-round speed-ups
+    channels-last over captured (above 1: channels-last is faster) with their range.
+    """
+    exes = {}
+    for layout in policy.LAYOUTS:
+        with policy.graph_layout(layout):  # read while tracing
+            exes[layout] = f.lower(*args).compile()
+        for _ in range(2):
+            jax.block_until_ready(exes[layout](*args))
+    times: dict[str, list[float]] = {k: [] for k in exes}
+    order = list(exes)
+    for r in range(rounds):
+        for k in (order if r % 2 == 0 else order[::-1]):
+            t0 = time.perf_counter()
+            jax.block_until_ready(exes[k](*args))
+            times[k].append(time.perf_counter() - t0)
+    ups = sorted(a / b for a, b in zip(times["captured"], times["channels_last"]))
+    return {"ms": {k: 1e3 * float(np.median(v)) for k, v in times.items()}, "speedup": float(np.median(ups)),
+            "range": (ups[0], ups[-1])}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("network", help="a torchvision.models name (resnet18, convnext_tiny, ...) or tiny_resnet")
@@ -108,8 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hlo", help="also write the optimised HLO here (to look an op up by its name)")
     ap.add_argument("--graph-layout", choices=("auto", "captured", "channels_last"), default="auto",
                     help="activation layout of the ported network (jaxconv.policy.graph_layout; default auto)")
+    ap.add_argument("--compare-layouts", type=int, nargs="?", const=15, metavar="ROUNDS",
+                    help="instead of the profile: time the captured and the channels-last program alternately "
+                         "in this process (default 15 rounds)")
     a = ap.parse_args(argv)
     f, args = build(a.network, a.batch, a.size, a.mode)
+    if a.compare_layouts:
+        c = compare_layouts(f, args, a.compare_layouts)
+        print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: captured "
+              f"{c['ms']['captured']:.1f} ms, channels_last {c['ms']['channels_last']:.1f} ms; channels-last speed-up "
+              f"{c['speedup']:.2f}x (per-round range {c['range'][0]:.2f}-{c['range'][1]:.2f}, {a.compare_layouts} rounds)")
+        return 0
     with policy.graph_layout(None if a.graph_layout == "auto" else a.graph_layout):  # read while tracing
         wall, by_op, by_kind = profile(f, args, a.calls)
         hlo = f.lower(*args).compile().as_text() if a.hlo else ""

@@ -248,9 +248,10 @@ def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any
 # activations transposed in and out where XLA's layout assignment does not absorb it. Held
 # channels-last between the ops that can (jaxconv/nn/layout.py; the same sums in another memory
 # layout), the ported networks measured (batch 8, 128x128, 2-core Xeon, the two programs
-# compiled in one process and timed alternately, median of 10-20 rounds of the per-round
-# speed-up channels-last over captured, 2026-12-02): resnet18 eval 0.86 / train 0.93,
-# mobilenet_v2 1.17 / 0.96, efficientnet_b0 0.78 / 0.94, convnext_tiny 1.01 / 1.09. In eval
+# compiled in one process and timed alternately: experiments/profile_network.py
+# --compare-layouts, median of 15 / 10 rounds of the per-round speed-up channels-last over
+# captured, 2026-12-02): resnet18 eval 0.90 / train 0.94, mobilenet_v2 1.20 / 0.96,
+# efficientnet_b0 0.79 / 0.92, convnext_tiny 1.02 / 1.07. In eval
 # XLA already assigns NHWC layouts across the captured conv-BN-ReLU chains; the stride-2
 # depthwise fold runs slower channels-last (XLA:CPU copies it to NCHW for its strided slices);
 # no network gains on both programs. So the CPU keeps the captured layout, and channels-last

@@ -41,3 +41,13 @@ def test_cli_prints_the_tables(capsys):
     assert _load().main(["tiny_resnet", "--batch", "2", "--size", "16", "--calls", "1", "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert "ms per call" in out and "by kind of XLA op" in out and "top 3 ops" in out
+
+
+def test_compare_layouts_times_both_programs_alternately():
+    """oracle: the comparison's own arithmetic. Both layouts are compiled and timed the same number of
+    rounds; the speed-up lies within its per-round range."""
+    pn = _load()
+    f, args = pn.build("tiny_resnet", 2, 16, "eval")
+    c = pn.compare_layouts(f, args, rounds=3)
+    assert set(c["ms"]) == {"captured", "channels_last"} and all(v > 0 for v in c["ms"].values())
+    assert c["range"][0] <= c["speedup"] <= c["range"][1]
