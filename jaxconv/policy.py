@@ -36,7 +36,7 @@ from jax._src import config as _jax_config  # the config-state mechanism jax's o
 
 from jaxconv.shapes import ConvSpec
 
-__all__ = ["ALGORITHMS", "CPU_GRAPH_LAYOUT", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_plan",
+__all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_graph_layout", "cpu_plan",
            "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
@@ -249,20 +249,28 @@ def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any
 # channels-last between the ops that can (jaxconv/nn/layout.py; the same sums in another memory
 # layout), the ported networks measured (batch 8, 128x128, 2-core Xeon, the two programs
 # compiled in one process and timed alternately: experiments/profile_network.py
-# --compare-layouts, median of 15 / 10 rounds of the per-round speed-up channels-last over
-# captured, 2026-12-02): resnet18 eval 0.90 / train 0.94, mobilenet_v2 1.20 / 0.96,
-# efficientnet_b0 0.79 / 0.92, convnext_tiny 1.02 / 1.07. In eval
-# XLA already assigns NHWC layouts across the captured conv-BN-ReLU chains; the stride-2
-# depthwise fold runs slower channels-last (XLA:CPU copies it to NCHW for its strided slices);
-# no network gains on both programs. So the CPU keeps the captured layout, and channels-last
-# is a scoped choice (graph_layout) for the programs where it measures faster.
-
-#: The CPU's layout for ported networks (measured above); every other backend runs as captured.
-CPU_GRAPH_LAYOUT = "captured"
+# --compare-layouts, median of 8-15 rounds of the per-round speed-up channels-last over
+# captured, eval / train step, 2026-12-02): mobilenet_v2 1.29 / 0.98, efficientnet_b0
+# 1.01 / 0.99, convnext_tiny 1.03 / 1.07, resnet18 0.90 / 0.94. The networks with depthwise
+# convolutions gain: jaxconv's depthwise tap fold runs faster channels-last (each tap a
+# contiguous per-channel vector: 3x3, 96 channels @64, batch 8: 2.5 ms against 3.3 NCHW), and
+# their 1x1 convolutions are GEMMs either way. Dense-only networks lose: XLA already assigns
+# NHWC layouts across their captured conv-BN-ReLU chains and still copies every OIHW weight
+# to HWIO. So the CPU runs a program channels-last where it has a depthwise convolution.
 
 #: The layouts a ported network's activations can be held in: as captured (NCHW), or
 #: channels-last between the ops that can.
 LAYOUTS = ("captured", "channels_last")
+
+
+def cpu_graph_layout(depthwise: bool) -> str:
+    """The CPU's layout for a ported network (the measurements above): channels-last where the program
+    has a depthwise convolution, as captured otherwise.
+
+    >>> cpu_graph_layout(True), cpu_graph_layout(False)
+    ('channels_last', 'captured')
+    """
+    return "channels_last" if depthwise else "captured"
 
 _LAYOUT = _jax_config.enum_state(
     name="jaxconv_graph_layout",
@@ -307,23 +315,24 @@ measured_layout: Callable[[str, str], str | None] | None = None
 _layout_recorder: Callable[[str], None] | None = None
 
 
-def graph_layouts(program: str | None = None) -> dict[str, str]:
+def graph_layouts(program: str | None = None, *, depthwise: bool = False) -> dict[str, str]:
     """The layout of a ported network per platform, as :func:`plans`: ``{"cpu": ..., "default": ...}``.
 
     A layout forced by :func:`graph_layout` applies everywhere. Otherwise a measured layout for
     the program (``program``: its key, :func:`jaxconv.nn.graph_import.program_key`; measured by
     :func:`jaxconv.tune`, when plans are enabled) wins on the platform it was measured on; else
-    the CPU gets :data:`CPU_GRAPH_LAYOUT` and every other backend the captured layout.
+    the CPU gets :func:`cpu_graph_layout` (``depthwise``: the program has a depthwise
+    convolution) and every other backend the captured layout.
 
-    >>> graph_layouts()
-    {'cpu': 'captured', 'default': 'captured'}
+    >>> graph_layouts(depthwise=True)
+    {'cpu': 'channels_last', 'default': 'captured'}
     """
     if program is not None and _layout_recorder is not None:
         _layout_recorder(program)
     forced = forced_layout()
     if forced is not None:
         return {"cpu": forced, "default": forced}
-    out = {"cpu": CPU_GRAPH_LAYOUT, "default": "captured"}
+    out = {"cpu": cpu_graph_layout(depthwise), "default": "captured"}
     if program is not None and measured_layout is not None:
         for platform in ("cpu", *ACCELERATORS):
             tuned = measured_layout(program, platform)

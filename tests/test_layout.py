@@ -129,33 +129,49 @@ def test_eval_and_train_step_match_torch_in_either_layout(layout):
 def test_channels_last_program_has_fewer_layout_copies(model):
     """oracle: the optimised HLO. Held channels-last, the conv chain needs fewer transposes than the
     program as captured (XLA:CPU's convolutions are channels-last: the captured program transposes
-    activations in and out); the default on CPU is the captured program (policy.CPU_GRAPH_LAYOUT)."""
+    activations in and out); with its depthwise conv, this net's CPU default is the channels-last program."""
     _, jm, x = model
     count = {layout: len(re.findall(r"\btranspose\(", _hlo(jm, _j(x), layout))) for layout in LAYOUTS}
     assert count["channels_last"] < count["captured"], count
     if jax.default_backend() == "cpu":
-        assert len(re.findall(r"\btranspose\(", _hlo(jm, _j(x), None))) == count[policy.CPU_GRAPH_LAYOUT], count
+        assert len(re.findall(r"\btranspose\(", _hlo(jm, _j(x), None))) == count["channels_last"], count
+
+
+class Dense(tnn.Module):
+    """No depthwise conv: a conv, batch norm, ReLU and a 1x1 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.bn, self.b = tnn.Conv2d(3, 8, 3, padding=1), tnn.BatchNorm2d(8), tnn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.b(F.relu(self.bn(self.a(x))))
+
+
+def _conv_layouts(jm, x, platforms: tuple[str, ...]) -> set[str]:
+    jm.eval()
+    graphdef, state = nnx.split(jm)
+    f = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
+    text = jax.export.export(f, platforms=platforms)(state, x).mlir_module()
+    return set(re.findall(r"dim_numbers = (\[[^\]]*\])x", text))
 
 
 @pytest.mark.parametrize("platform", ["cuda", "tpu"])
-def test_a_cpu_choice_never_reaches_accelerator_programs(model, monkeypatch, platform):
-    """oracle: the exported StableHLO's convolution layouts. With the CPU's layout set to channels-last
-    (as a CPU measurement would set it), a program exported for cpu holds NHWC convolutions and one
-    exported for cuda or tpu only NCHW ones, as captured: the two are lax.platform_dependent's branches.
-    (The stem's input gradient over stride phases is an NCHW convolution of its own on CPU.)"""
-    monkeypatch.setattr(policy, "CPU_GRAPH_LAYOUT", "channels_last")
-    _, jm, x = model
-    jm.eval()
-    graphdef, state = nnx.split(jm)
-    f = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0])
-
-    def dims(platforms: tuple[str, ...]) -> set[str]:
-        text = jax.export.export(f, platforms=platforms)(state, _j(x)).mlir_module()
-        return set(re.findall(r"dim_numbers = (\[[^\]]*\])x", text))
-
-    assert dims((platform,)) == {"[b, f, 0, 1]"}
-    assert "[b, 0, 1, f]" in dims(("cpu",))
-    _close(f(state, _j(x)), model[0](x)[0].detach().numpy())  # run here, the branched program is torch's
+def test_the_cpu_choice_never_reaches_accelerator_programs(model, platform):
+    """oracle: the exported StableHLO's convolution layouts, and torch. The CPU runs a program with a
+    depthwise conv channels-last (policy.cpu_graph_layout): exported for cpu its convolutions are NHWC,
+    exported for cuda or tpu all NCHW, as captured (lax.platform_dependent's branches; the stem's input
+    gradient over stride phases is an NCHW convolution of its own on CPU). A network without depthwise
+    convs runs as captured on CPU too. The branched program run here gives torch's numbers."""
+    tm, jm, x = model
+    assert _conv_layouts(jm, _j(x), (platform,)) == {"[b, f, 0, 1]"}
+    assert "[b, 0, 1, f]" in _conv_layouts(jm, _j(x), ("cpu",))
+    _close(jm(_j(x))[0], tm(x)[0].detach().numpy())
+    torch.manual_seed(0)
+    dense = _randomize(Dense()).eval()
+    jd = nn.from_torch(dense, x, modes=("eval",))
+    assert _conv_layouts(jd, _j(x), ("cpu",)) == {"[b, f, 0, 1]"}
+    _close(jd(_j(x)), dense(x).detach().numpy())
 
 
 def test_switch_is_part_of_the_jit_cache_key(model):
@@ -184,7 +200,8 @@ def test_switch_is_part_of_the_jit_cache_key(model):
 
 def test_dropout_draws_the_same_masks_in_either_layout():
     """oracle: the program as captured. Train-mode dropout takes one key per call from rngs and folds
-    in each draw's index, so both layouts (and the auto choice) draw the same masks; calls differ."""
+    in each draw's index, so both layouts (and the auto choice, branched per platform) draw the same
+    masks; calls differ."""
     torch.manual_seed(2)
     tm = _randomize(Net(p=0.5)).train()
     x = torch.randn(4, 3, 16, 16)

@@ -213,7 +213,8 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
     values = {inp.name: state[inp.key].get_value() for inp in prog.inputs if inp.kind in ("param", "buffer")}
     base = ctx.key() if _draws(prog) else None
     key = program_key(prog, user) if policy.measured_layout or policy._layout_recorder else None
-    per = {platform: layout == "channels_last" for platform, layout in policy.graph_layouts(key).items()}
+    layouts = policy.graph_layouts(key, depthwise=_has_depthwise(prog, values))
+    per = {platform: layout == "channels_last" for platform, layout in layouts.items()}
     if channels_last is None and (len(set(per.values())) == 1 or observe is not None
                                   or any(s.kind == "leaf" for s in prog.steps)):
         channels_last = per["default"]  # one program (no platform branch: see above)
@@ -246,6 +247,21 @@ def program_key(prog: Program, user: Mapping[str, Any]) -> str:
         steps = _STEP_KEYS[prog] = hashlib.sha256(repr((prog.mode, inputs, prog.steps, prog.output)).encode()).hexdigest()
     call = sorted((name, tuple(v.shape), str(v.dtype)) for name, v in user.items())
     return hashlib.sha256(f"{steps}|{call}".encode()).hexdigest()[:24]
+
+
+_CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
+
+
+def _has_depthwise(prog: Program, values: Mapping[str, Any]) -> bool:
+    """Whether a convolution of the program is depthwise (groups > 1, one input channel per group)."""
+    for s in prog.steps:
+        if s.kind == "aten" and s.op in _CONV_OPS:
+            a = dict(s.args)
+            w, g = a.get("weight"), a.get("groups", 1)
+            w = values.get(w.name) if isinstance(w, Ref) else None
+            if isinstance(g, int) and g > 1 and not a.get("transposed") and w is not None and w.shape[1] == 1:
+                return True
+    return False
 
 
 def _draws(prog: Program) -> bool:

@@ -17,11 +17,11 @@ the same sums as the NCHW program's in another memory layout (``tests/test_layou
 checks both layouts against torch, on torchvision networks too).
 
 Whether a program runs channels-last is a per-backend speed choice
-(:func:`jaxconv.policy.graph_layouts`): a CPU choice is the CPU branch of
-``lax.platform_dependent``, other backends run the program as captured. Measured on the
-torchvision networks it wins some programs and loses others (the table in
-:mod:`jaxconv.policy`), so the default is the captured layout everywhere and
-``with jaxconv.policy.graph_layout("channels_last"):`` chooses it for a program.
+(:func:`jaxconv.policy.graph_layouts`): the CPU's choice is the CPU branch of
+``lax.platform_dependent`` and every other backend runs the program as captured. On CPU a
+program with a depthwise convolution runs channels-last (jaxconv's depthwise fold is faster
+so) and a dense-only one as captured (the measurements are in :mod:`jaxconv.policy`);
+``jaxconv.policy.graph_layout`` forces either, ``jaxconv.tune`` measures it per program.
 """
 
 from __future__ import annotations
