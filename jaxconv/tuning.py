@@ -450,8 +450,15 @@ def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], d
     return x_shape, w_shape, kwargs
 
 
-def _median_ms(f: Callable[..., Any], args: Sequence[jax.Array], algorithm: str, repeats: int, warmup: int) -> float:
-    with policy.conv_algorithm(algorithm):  # read while tracing
+def _median_ms(f: Callable[..., Any], args: Sequence[Any], algorithm: str, repeats: int, warmup: int) -> float:
+    """:func:`_time_ms` with the conv ``algorithm`` forced."""
+    return _time_ms(f, args, policy.conv_algorithm(algorithm), repeats, warmup)
+
+
+def _time_ms(f: Callable[..., Any], args: Sequence[Any], scope: Any, repeats: int, warmup: int) -> float:
+    """Median ms of ``jax.jit(f)(*args)`` over ``repeats`` calls after ``warmup``, compiled inside ``scope``
+    (a policy switch, read while tracing)."""
+    with scope:
         compiled = jax.jit(f).lower(*args).compile()
     for _ in range(warmup):
         jax.block_until_ready(compiled(*args))
@@ -717,16 +724,7 @@ def tune_layout(fn: Callable[..., Any], *example_args: Any, path: str | os.PathL
     default = policy.graph_layouts()["cpu" if ident[0] == "cpu" else "default"]
     times: dict[str, float] = {}
     for layout in policy.LAYOUTS:
-        with policy.graph_layout(layout):  # read while tracing
-            compiled = jax.jit(g).lower(*inputs).compile()
-        for _ in range(warmup):
-            jax.block_until_ready(compiled(*inputs))
-        runs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            jax.block_until_ready(compiled(*inputs))
-            runs.append(time.perf_counter() - t0)
-        times[layout] = round(1e3 * statistics.median(runs), 4)
+        times[layout] = round(_time_ms(g, inputs, policy.graph_layout(layout), repeats, warmup), 4)
     chosen = min(times, key=lambda k: (times[k], k != default))
     log.info("tune_layout on %s (%s): %s for %d graph program(s) (%s)", ident[0], ident[1], chosen, len(keys),
              ", ".join(f"{k} {v:.3g} ms" for k, v in times.items()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -19,6 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn as tnn  # noqa: E402
 
 from jaxconv import nn, policy  # noqa: E402
+from tests.test_graph_import import _close, _j, _randomize  # noqa: E402  (shared helpers: tolerance, torch -> jnp, BN statistics)
 
 LAYOUTS = ["captured", "channels_last"]
 
@@ -51,27 +51,6 @@ class Net(tnn.Module):
         y = self.ln(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         f = torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
         return self.fc(self.drop(f)), y
-
-
-def _randomize(m: tnn.Module) -> tnn.Module:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, tnn.BatchNorm2d):
-                mod.running_mean.copy_(torch.randn(mod.num_features, generator=g))
-                mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-                mod.weight.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-                mod.bias.copy_(torch.randn(mod.num_features, generator=g))
-    return m
-
-
-def _j(t: torch.Tensor) -> jax.Array:
-    return jnp.asarray(t.detach().numpy())
-
-
-def _close(a, b, tol: float = 1e-5) -> None:
-    b = np.asarray(b)
-    np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=tol + tol * float(np.abs(b).max(initial=0)))
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +98,7 @@ def test_eval_and_train_step_match_torch_in_either_layout(layout):
         grads, stats = jax.jit(step)(params, rest, _j(x), _j(target))
     flat = {".".join(map(str, p)): v[...] for p, v in nnx.to_flat_state(grads)}
     for k, p in tm.named_parameters():
-        _close(flat[k], p.grad.numpy(), tol=1e-4)
+        _close(flat[k], p.grad.numpy(), rel=1e-4)
     new = {".".join(map(str, p)): v[...] for p, v in nnx.to_flat_state(stats)}
     for k, v in tm.state_dict().items():
         if "running" in k:
@@ -228,4 +207,4 @@ def test_torchvision_networks_channels_last_match_torch(name):
     jm = nn.from_torch(tm, x, modes=("eval",))
     with policy.graph_layout("channels_last"):
         got = jm(_j(x))
-    _close(got, tm(x).detach().numpy(), tol=1e-4)
+    _close(got, tm(x).detach().numpy(), rel=1e-4)
