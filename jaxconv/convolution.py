@@ -26,6 +26,8 @@ from jaxconv.padding import pad_spatial
 from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
 from jaxconv.taps import conv_tap
+from jaxconv.winograd import input_term as winograd_input_term
+from jaxconv.winograd import winograd_conv
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "corr2d"]
 
@@ -97,7 +99,12 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
 
 
 # "taps": the depthwise tap fold with its own gradient formulations (jaxconv/depthwise.py).
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps, "phases": phase_conv}
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps, "phases": phase_conv,
+               "winograd": winograd_conv}
+# The input-gradient term of an algorithm whose transpose is not its plain autodiff (jaxconv/winograd.py:
+# the term is the linear transpose of a Winograd conv of the cotangent). Every other algorithm's term is
+# the algorithm itself, applied to the input's tangent.
+_INPUT_TERMS = {"winograd": winograd_input_term}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -117,7 +124,7 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
     y = _ALGORITHMS[fwd](x, w, spec, precision)
     terms = []
     if not isinstance(xd, SymbolicZero):
-        terms.append(_ALGORITHMS[a_dx](xd, w, spec, precision))
+        terms.append(_INPUT_TERMS.get(a_dx, _ALGORITHMS[a_dx])(xd, w, spec, precision))
     if not isinstance(wd, SymbolicZero):
         terms.append(_ALGORITHMS[a_dw](x, wd, spec, precision))
     yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)

@@ -35,14 +35,16 @@ from jax import lax
 from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
 
 from jaxconv.shapes import ConvSpec
+from jaxconv.winograd import supports as winograd_supports
 
 __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_graph_layout", "cpu_plan",
            "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
 #: the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`), and a strided conv
-#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`).
-ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases")
+#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), and Winograd's
+#: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`).
+ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases", "winograd")
 Plan = tuple[str, str, str]
 #: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
 ACCELERATORS = ("cuda", "rocm", "tpu")
@@ -145,6 +147,21 @@ _TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispa
 #   few channels only (the gemm bound). Quiet machine, medians of 7, 2026-12-02.
 
 
+# * Dense 3x3 stride-1 convs (ResNet's, VGG's, U-Net's) by Winograd's F(2x2, 3x3)
+#   (jaxconv/winograd.py: 16 GEMMs over transformed tiles, 4/9 of the multiplies). Batch 8, XLA ->
+#   winograd, forward / input gradient / weight gradient, ms, NHWC: 64@32 6.9 / 7.0 / 7.4 ->
+#   3.5 / 3.4 / 11.1; 64@56 20.1 / 19.4 / 21.4 -> 9.5 / 10.4 / 53.3; 128@28 10.3 / 10.3 / 14.6 ->
+#   6.9 / 7.7 / 14.4; 256@14 11.1 / 11.5 / 12.4 -> 6.0 / 6.2 / 12.4; 512@7 15.8 / 14.5 / 11.6 ->
+#   11.9 / 9.9 / 21.5; 192@16 9.8 / 9.3 -> 5.7 / 5.0; a tie where XLA's conv already runs at the
+#   GEMM rate (128@14 and 128@16: 2.5 / 2.4 and 3.5 / 3.3 -> 2.4 / 2.3 and 3.1 / 3.3). NCHW (the
+#   transforms run NHWC between two transposes, as XLA's own conv does): 64@32 7.5 -> 5.0,
+#   64@56 21.9 -> 16.2, 256@14 11.4 -> 8.1, 128@16 3.7 -> 4.5 (the one loss). Its weight
+#   gradient (16 GEMMs contracting over every tile) loses or ties everywhere: XLA's stays.
+#   Fewer channels than 32 were not measured (the gemm rule takes most of them).
+#   AMD EPYC, 2 threads, min of 3 medians of 15, 2026-12-02 (session 7).
+_WINOGRAD_MIN_CHANNELS = 32
+
+
 def cpu_plan(spec: ConvSpec) -> Plan:
     """The CPU plan for a spec, from the measured table above (pure, deterministic)."""
     unpadded = not any(lo or hi for lo, hi in spec.lax_pads)
@@ -161,6 +178,8 @@ def cpu_plan(spec: ConvSpec) -> Plan:
             return ("gemm", "gemm", xla)
         if spec.n == 2 and math.prod(spec.out_spatial) <= _GEMM_MAX_OUT_TINY and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
             return ("gemm", "gemm", "gemm")
+    if winograd_supports(spec) and min(spec.in_channels, spec.out_channels) >= _WINOGRAD_MIN_CHANNELS:
+        return ("winograd", "winograd", xla)
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
         return (xla, "phases", xla)
@@ -180,6 +199,9 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
         return f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}"
     if "phases" in plan and not (any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
         return f"conv algorithm 'phases' needs a strided, undilated conv, got stride {spec.stride}, dilation {spec.dilation}"
+    if "winograd" in plan and not winograd_supports(spec):
+        return (f"conv algorithm 'winograd' needs a 2-d 3x3 conv with stride 1, dilation 1 and groups 1, got kernel "
+                f"{spec.kernel}, stride {spec.stride}, dilation {spec.dilation}, groups={spec.groups}")
     if "taps" in plan and spec.groups != spec.in_channels:
         return (f"conv algorithm 'taps' needs a depthwise conv (groups == in_channels = {spec.in_channels}), "
                 f"got groups={spec.groups}")
