@@ -55,8 +55,13 @@ SCRIPT = textwrap.dedent(
         nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, stride=2, padding=1, padding_mode="reflect", rngs=nnx.Rngs(1)), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4, rngs=nnx.Rngs(2)))
 
+    def winograd_grad(x):  # the Winograd formulation (forced: these channels are below the CPU rule's) and its input gradient
+        with jaxconv.policy.conv_algorithm("winograd"):
+            return jax.grad(lambda x: jnp.sum(jaxconv.conv2d(x, w, b, 1, 1) ** 2))(x)
+
     OPS = {
         "conv2d": lambda x: jaxconv.conv2d(x, w, b, 1, 1),
+        "conv2d_winograd_grad": winograd_grad,
         "conv2d_dilated_reflect": lambda x: jaxconv.conv2d(x, w, b, 1, 2, 2, padding_mode="reflect"),
         "conv_transpose2d": lambda x: jaxconv.conv_transpose2d(x, wt, None, 2, 1, 1),
         "max_pool2d": lambda x: jaxconv.max_pool2d(x, 3, 2, 1),
@@ -112,6 +117,7 @@ SCRIPT = textwrap.dedent(
 SHARDED_DIM = {
     "conv2d": ("batch", "height"),
     "conv2d_dilated_reflect": ("batch", "height"),
+    "conv2d_winograd_grad": ("batch", "height"),
     "conv_transpose2d": ("batch", "height"),
     "max_pool2d": ("batch", "height"),
     "max_pool2d_indices": ("batch", "height"),
