@@ -104,7 +104,7 @@ _ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, 
 # The input-gradient term of an algorithm whose transpose is not its plain autodiff (jaxconv/winograd.py:
 # the term is the linear transpose of a Winograd conv of the cotangent). Every other algorithm's term is
 # the algorithm itself, applied to the input's tangent.
-_INPUT_TERMS = {"winograd": winograd_input_term}
+_INPUT_TERMS: dict[str, Any] = {"winograd": winograd_input_term}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))

@@ -90,7 +90,7 @@ def _transform(grid: Sequence[Sequence[Any]], matrix: Sequence[Sequence[float]])
 
 
 def _core(x: jax.Array, taps: Sequence[Sequence[jax.Array]], pads: Sequence[tuple[int, int]],
-          out_hw: tuple[int, int], channels_last: bool, precision: Any) -> jax.Array:
+          out_hw: Sequence[int], channels_last: bool, precision: Any) -> jax.Array:
     """The 3x3 correlation of ``x`` (NCHW or NHWC) zero-padded by ``pads``, with tap matrices
     ``taps[i][j]`` of shape ``(C_in, C_out)``, cropped to ``out_hw``; the output in ``x``'s layout."""
     if not channels_last:

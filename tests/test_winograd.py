@@ -116,7 +116,7 @@ def test_vmap_jit_and_half_types():
         for dtype in (jnp.float16, jnp.bfloat16):
             xh, wh = x[0].astype(dtype), w.astype(dtype)
             y = jaxconv.conv2d(xh, wh, padding=1)
-            g = jax.grad(lambda x: jaxconv.conv2d(x, wh, padding=1).astype(jnp.float32).sum())(xh)
+            g = jax.grad(lambda x, wh=wh: jaxconv.conv2d(x, wh, padding=1).astype(jnp.float32).sum())(xh)
             assert y.dtype == g.dtype == dtype
             exact = jaxconv.conv2d(xh.astype(jnp.float32), wh.astype(jnp.float32), padding=1)
             eps = float(jnp.finfo(dtype).eps)
