@@ -157,9 +157,13 @@ _TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispa
 #   transforms run NHWC between two transposes, as XLA's own conv does): 64@32 7.5 -> 5.0,
 #   64@56 21.9 -> 16.2, 256@14 11.4 -> 8.1, 128@16 3.7 -> 4.5 (the one loss). Its weight
 #   gradient (16 GEMMs contracting over every tile) loses or ties everywhere: XLA's stays.
-#   Fewer channels than 32 were not measured (the gemm rule takes most of them).
+#   Fewer channels than 32 were not measured (the gemm rule takes most of them). Small convs
+#   gain nothing and each Winograd conv adds ~40 kernels to compile (resnet18's train step 5 -> 11-15
+#   s): NCHW 64@16 batch 8 1.7 / 1.7 -> 1.5 / 1.9, 64@32 batch 2 2.0 / 2.0 -> 1.9 / 2.9, 64@16
+#   batch 2 0.5 / 0.5 -> 0.6 / 0.6; so only convs of >= 2^27 multiply-adds (64@32 batch 8: 1.5e8).
 #   AMD EPYC, 2 threads, min of 3 medians of 15, 2026-12-02 (session 7).
 _WINOGRAD_MIN_CHANNELS = 32
+_WINOGRAD_MIN_MACS = 2 ** 27  # batch * out positions * in * out channels * 9
 
 
 def cpu_plan(spec: ConvSpec) -> Plan:
@@ -178,7 +182,8 @@ def cpu_plan(spec: ConvSpec) -> Plan:
             return ("gemm", "gemm", xla)
         if spec.n == 2 and math.prod(spec.out_spatial) <= _GEMM_MAX_OUT_TINY and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
             return ("gemm", "gemm", "gemm")
-    if winograd_supports(spec) and min(spec.in_channels, spec.out_channels) >= _WINOGRAD_MIN_CHANNELS:
+    if (winograd_supports(spec) and min(spec.in_channels, spec.out_channels) >= _WINOGRAD_MIN_CHANNELS
+            and spec.in_channels * taps_elems >= _WINOGRAD_MIN_MACS):
         return ("winograd", "winograd", xla)
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
