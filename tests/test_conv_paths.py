@@ -121,6 +121,17 @@ def close(a: np.ndarray, b: np.ndarray, what: str) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * scale, err_msg=what)
 
 
+def check_parts(got: tuple, torch_parts: tuple, direct: tuple, label: str, cfg: dict) -> None:
+    """(y, dx, dw, db) of one forced path against torch's and the direct path's: same shapes, close values."""
+    for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, torch_parts, direct):
+        if t is None:
+            assert g is None
+            continue
+        assert g.shape == t.shape, (label, name, cfg)
+        close(g, t, f"{label} {name} vs torch, {cfg}")
+        close(g, dref, f"{label} {name} vs direct, {cfg}")
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_every_path_matches_torch_and_the_others(seed):
     """oracle: torch CPU (values, input/weight/bias gradients); and each path against the direct lax path.
@@ -141,13 +152,7 @@ def test_every_path_matches_torch_and_the_others(seed):
             algorithms.append(tuple(rng.choice(algorithms) for _ in range(3)))
         results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
         for a, got in results.items():
-            for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), results["direct"]):
-                if t is None:
-                    assert g is None
-                    continue
-                assert g.shape == t.shape, (a, name, cfg)
-                close(g, t, f"{a} {name} vs torch, {cfg}")
-                close(g, dref, f"{a} {name} vs direct, {cfg}")
+            check_parts(got, (ty, tdx, tdw, tdb), results["direct"], f"{a}", cfg)
 
 
 @pytest.mark.parametrize("algorithm", ["direct_hipad", "gemm"])
