@@ -261,6 +261,10 @@ MOVED = [
     (lambda: jaxconv.transpose.ConvTransposeSpec, lambda: jaxconv.shapes.ConvTransposeSpec),
     (lambda: jaxconv.padding.check_pad_limits, lambda: jaxconv.shapes.check_pad_limits),
     (lambda: jaxconv.shapes.ShapeError, lambda: ValueError),
+    (lambda: __import__("jaxconv.nn.graph_import", fromlist=["capture"]).capture,
+     lambda: __import__("jaxconv.nn.graph_capture", fromlist=["capture"]).capture),
+    (lambda: __import__("jaxconv.nn.graph_import", fromlist=["CaptureError"]).CaptureError,
+     lambda: __import__("jaxconv.nn.graph_capture", fromlist=["CaptureError"]).CaptureError),
 ]
 
 

@@ -375,7 +375,7 @@ def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converte
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("from_torch needs PyTorch: pip install 'jaxconv[torch]'") from e
-    from jaxconv.nn import graph_import
+    from jaxconv.nn import graph_capture, graph_import
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch: `module` must be a torch.nn.Module, got {type(module).__name__!r}")
@@ -426,7 +426,7 @@ def from_torch(module: Any, *example_inputs: Any, custom: Mapping[type, Converte
             if args is None:
                 raise TypeError(f"from_torch: {type(m).__name__} at {where} was not called by the example forward; "
                                 f"pass custom={{{type(m).__name__}: converter}}")
-            return graph_import.capture(m, args, rngs=rngs, dtype=dtype, modes=modes, prefix=path, custom=custom_table,
+            return graph_capture.capture(m, args, rngs=rngs, dtype=dtype, modes=modes, prefix=path, custom=custom_table,
                                         convert=convert)
         conv = table.get(type(m), _sequential)
         try:
