@@ -709,6 +709,8 @@ NETWORKS: dict[str, dict[str, Any]] = {
     "mobilenet_v2": {"dropout": 0.0},
     "efficientnet_b0": {"dropout": 0.0, "stochastic_depth_prob": 0.0},
     "convnext_tiny": {"stochastic_depth_prob": 0.0},
+    # Beyond the four: grouped 3x3 convs (group width 8), whose XLA:CPU gradients were the slow path.
+    "regnet_y_400mf": {},
 }
 NETWORK_BATCH, NETWORK_SIZE = 8, 128
 # --quick: one tiny row instead (a residual CNN with its own forward, captured by torch.export as torchvision's
@@ -1117,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="run XLA and torch on this many threads (default: all cores; 1 is less sensitive to a busy machine)")
     sel = ap.add_mutually_exclusive_group()
     sel.add_argument("--networks", action="store_true",
-                     help="only the whole-network rows (resnet18, mobilenet_v2, efficientnet_b0, convnext_tiny; minutes)")
+                     help="only the whole-network rows (resnet18, mobilenet_v2, efficientnet_b0, convnext_tiny, regnet_y_400mf; minutes)")
     sel.add_argument("--all", action="store_true", help="the default set and the network rows")
     ap.add_argument("--gpu", action="store_true",
                     help="accelerator run: the torch column on CUDA when torch sees a GPU (JAX uses its default backend)")

@@ -77,6 +77,8 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     taps = [conv_tap(x, sp_axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
             for offs in itertools.product(*(range(k) for k in spec.kernel))]
     batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
+    if spec.groups > 1:
+        return _grouped_gemm(taps, w, spec, precision)
     if cl:
         c, c_out = x.shape[-1], spec.out_channels
         if spec.weight_hwio:  # patches (*kernel, C) against the weight's (*kernel, C, O)
@@ -96,6 +98,28 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     else:
         y = jnp.matmul(w2, p, precision=precision)
     return y.reshape(batch, c_out, *spec.out_spatial)
+
+
+def _grouped_gemm(taps: list[jax.Array], w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    """The im2col GEMM of a grouped conv: one GEMM per group, batched over the groups, each contracting
+    that group's ``C / groups`` channels x kernel taps. Its transposes (the parts the CPU policy uses it
+    for, :func:`jaxconv.policy.cpu_plan`) are a col2im of batched GEMMs and, for the weight, a batched GEMM
+    contracting over batch and output positions."""
+    cl, g = spec.channels_last, spec.groups
+    batch, t, length = taps[0].shape[0], len(taps), math.prod(spec.out_spatial)
+    c_out = spec.out_channels
+    kg = c_out // g
+    if cl and spec.weight_hwio:  # patches (B, L, t, G, C/G) against (t, C/G, G, O/G)
+        p = jnp.stack(taps, axis=-2).reshape(batch, length, t, g, -1)
+        y = lax.dot_general(p, w.reshape(t, -1, g, kg), (((2, 4), (0, 1)), ((3,), (2,))), precision=precision)
+    elif cl:  # patches (B, L, G, C/G * t) against torch's (G, O/G, C/G * t)
+        p = jnp.stack(taps, axis=-1).reshape(batch, length, g, -1)
+        y = lax.dot_general(p, w.reshape(g, kg, -1), (((3,), (2,)), ((2,), (0,))), precision=precision)
+    else:  # NCHW (an HWIO weight was made OIHW above): weight (G, O/G, C/G * t) against patches (B, G, C/G * t, L)
+        p = jnp.stack(taps, axis=2).reshape(batch, g, -1, length)
+        y = lax.dot_general(w.reshape(g, kg, -1), p, (((2,), (2,)), ((0,), (1,))), precision=precision)
+        return jnp.transpose(y, (2, 0, 1, 3)).reshape(batch, c_out, *spec.out_spatial)  # (G, O/G, B, L) -> NCHW
+    return jnp.transpose(y, (1, 2, 0, 3)).reshape(batch, *spec.out_spatial, c_out)  # (G, B, L, O/G) -> NHWC
 
 
 # "taps": the depthwise tap fold with its own gradient formulations (jaxconv/depthwise.py).

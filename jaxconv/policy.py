@@ -80,7 +80,7 @@ def conv_algorithm(algorithm: str | tuple[str, str, str] | None) -> Iterator[Non
     A name forces it for the forward pass and both gradients; a triple gives (forward,
     input gradient, weight gradient); ``None`` restores the automatic, per-backend choice.
     For tests and measurements: the results agree to float rounding whatever is chosen.
-    ``"gemm"`` needs ``groups == 1`` (a ``ValueError`` at the call otherwise).
+    ``"taps"`` needs a depthwise conv (a ``ValueError`` at the call otherwise).
 
     >>> import jax.numpy as jnp, jaxconv
     >>> with conv_algorithm("gemm"):
@@ -134,7 +134,23 @@ _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: kee
 #   128 / 863 / 142 -> 12 / 8 / 32; 3x3 VALID 32@112: 486 / 892 / 693 -> 7 / 7 / 49;
 #   7x7 96@32 (ConvNeXt): 343 / 342 / 612 -> 12 / 9 / 96. Measured in 2-d only, so
 #   1-d/3-d depthwise convs stay with XLA (the fold computes them exactly when forced).
-#   1 < groups < in_channels stays with XLA's conv (the fold needs one channel per group).
+# * Grouped convs (1 < groups < in_channels: RegNet's group width 8, ResNeXt's 32 groups) get
+#   XLA:CPU's gradients from a pathological path, the weight gradient most: ~200-400 ms for any
+#   shape, even 3x3 440->440 in 55 groups @4x4 (forward 0.9 ms), 3 s at 128 channels in 32 groups
+#   @32; regnet_y_400mf's train step (batch 8, 128x128) took 4.4 s, 16 such convs. The grouped
+#   im2col GEMM ("gemm": one strided slice per tap, a GEMM per group batched over the groups)
+#   wins both gradients on every shape measured (XLA -> gemm, input / weight gradient, ms,
+#   batch 8, 3x3): 48@64 s2 g6 20.1 / 245 -> 8.4 / 11.8; 104@16 g13 4.1 / 279 -> 1.6 / 2.1;
+#   440@4 g55 0.8 / 224 -> 0.4 / 0.5; 128@32 g32 58 / 3039 -> 19 / 46; 128@32 g2 49 / 231 ->
+#   29 / 69; 64@56 g4 66 / 779 -> 39 / 84; 512@8 g8 13 / 216 -> 6.2 / 8.0. Its forward is mixed
+#   (48@64 s2 g6 10.3 -> 12.9, 128@32 g2 49.5 -> 56.6, 64@56 g4 68 -> 89; 128@32 g32 54 -> 39),
+#   so the forward stays XLA's, except for grouped 1x1 convs, a batched GEMM in every part
+#   (ShuffleNet's 240 -> 240 in 3 groups @28: 14.1 / 10.7 / 73.2 -> 6.2 / 3.8 / 3.6). The
+#   gradients' patches cost prod(kernel) / prod(stride) times the input's memory (9x for a 3x3
+#   stride-1 conv), only in the backward pass. Measured in 2-d only: 1-d/3-d stay with XLA.
+#   Ported regnet_y_400mf, batch 8, 128x128: train step 5.0 s -> 0.32 s (torch 0.17 s); the GEMM's
+#   forward too, timed alternately against this plan in one process: eval 1.05x, train 0.95x, a wash,
+#   so XLA's stays. AMD EPYC, 2 threads, medians of 5-15, 2026-12-03.
 _TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispatch, keep XLA's one op
 
 
@@ -175,6 +191,8 @@ def cpu_plan(spec: ConvSpec) -> Plan:
     if spec.depthwise and spec.n == 2 and taps_elems >= _TAPS_MIN_ELEMS:
         return ("taps", "taps", "taps")
     xla = "direct_hipad" if spec.n == 2 and unpadded and k_elems > 1 else "direct"
+    if spec.n == 2 and 1 < spec.groups < spec.in_channels:
+        return ("gemm" if k_elems == 1 and unpadded else xla, "gemm", "gemm")
     if spec.groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
         if k_elems == 1 and unpadded:
             return ("gemm", "gemm", "gemm")
@@ -200,8 +218,6 @@ _recorder: Callable[[ConvSpec], None] | None = None
 
 def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
     """Why ``plan`` cannot compute ``spec``, or ``None``."""
-    if "gemm" in plan and spec.groups != 1:
-        return f"conv algorithm 'gemm' needs groups == 1, got {spec.groups}"
     if "phases" in plan and not (any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
         return f"conv algorithm 'phases' needs a strided, undilated conv, got stride {spec.stride}, dilation {spec.dilation}"
     if "winograd" in plan and not winograd_supports(spec):
@@ -214,8 +230,8 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
 
 
 def valid_for(spec: ConvSpec, plan: Plan) -> bool:
-    """Whether every part of ``plan`` can compute ``spec`` (``"gemm"`` needs ``groups == 1``,
-    ``"taps"`` ``groups == in_channels``)."""
+    """Whether every part of ``plan`` can compute ``spec`` (``"taps"`` needs ``groups == in_channels``,
+    ``"phases"`` a strided conv, ``"winograd"`` a 3x3 stride-1 one)."""
     return _invalid(spec, plan) is None
 
 

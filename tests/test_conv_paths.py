@@ -144,8 +144,7 @@ def test_every_path_matches_torch_and_the_others(seed):
         cfg = random_config(rng)
         x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
         ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
-        algorithms: list = [a for a in ALGORITHMS if (a != "gemm" or cfg["groups"] == 1)
-                            and (a != "taps" or cfg["groups"] == cfg["cin"])  # taps: depthwise only
+        algorithms: list = [a for a in ALGORITHMS if (a != "taps" or cfg["groups"] == cfg["cin"])  # taps: depthwise only
                             and (a != "phases" or (max(cfg["s"]) > 1 and max(cfg["d"]) == 1))  # phases: strided
                             and (a != "winograd" or winograd_applies(cfg))]  # winograd: 3x3 stride 1 (test_winograd.py)
         if cfg["groups"] == 1:  # and one mixed (forward, input-gradient, weight-gradient) triple
@@ -153,6 +152,45 @@ def test_every_path_matches_torch_and_the_others(seed):
         results = {a: jax_conv(cfg, a, x, w, b, ct) for a in algorithms}
         for a, got in results.items():
             check_parts(got, (ty, tdx, tdw, tdb), results["direct"], f"{a}", cfg)
+
+
+def grouped_config(rng: random.Random) -> dict:
+    """A random grouped conv (2-4 groups, 1-3 channels per group, channel multipliers): n-d, stride,
+    dilation, per-side padding in every mode, every layout."""
+    while True:
+        cfg = random_config(rng)
+        g = rng.randint(2, 4)
+        cfg.update(groups=g, cin=g * rng.randint(1, 3), cout=g * rng.randint(1, 3))
+        if window_fits(cfg["mode"], cfg["spatial"], cfg["pads"], cfg["k"], cfg["d"]):
+            return cfg
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_grouped_gemm_matches_torch_and_xla(seed):
+    """oracle: torch CPU (values, input/weight/bias gradients) and the direct lax path. The grouped im2col
+    GEMM (a GEMM per group, batched over the groups), forced for every part and in the CPU's plan for
+    grouped convs (XLA's forward, the GEMM's gradients), 8 random configs per seed."""
+    rng = random.Random(100 + seed)
+    for _ in range(8):
+        cfg = grouped_config(rng)
+        x, w, b, r = make_arrays(cfg, rng.randrange(2 ** 31))
+        ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+        ref = jax_conv(cfg, D, x, w, b, ct)
+        for plan in (G, (D, G, G), (G, D, D)):
+            check_parts(jax_conv(cfg, plan, x, w, b, ct), (ty, tdx, tdw, tdb), ref, f"{plan}", cfg)
+
+
+def test_grouped_gemm_at_regnet_shape():
+    """oracle: torch CPU. The default CPU plan at RegNet-Y's strided group-width-8 conv (3x3 s2, 48 channels
+    in 6 groups, 32x32, batch 2), NCHW: values and gradients."""
+    cfg = dict(n=2, groups=6, cin=48, cout=48, spatial=(32, 32), k=(3, 3), s=(2, 2), d=(1, 1), mode="zeros",
+               pads=((1, 1), (1, 1)), batch=2, bias=False, channels_last=False)
+    x, w, b, r = make_arrays(cfg, 0)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    spec = conv_spec("conv2d", x.shape, w.shape, None, 2, 1, 1, 6, "zeros", False)
+    assert policy.cpu_plan(spec) == (H, G, G)
+    ref = jax_conv(cfg, D, x, w, b, ct)
+    check_parts(jax_conv(cfg, None, x, w, b, ct), (ty, tdx, tdw, tdb), ref, "auto", cfg)
 
 
 @pytest.mark.parametrize("algorithm", ["direct_hipad", "gemm"])
@@ -193,7 +231,11 @@ SHAPE_TABLE = [
     (((8, 96, 32, 32), (96, 1, 7, 7), 1, 3, 96), (T, T, T)),  # ConvNeXt 7x7 depthwise
     (((8, 240, 28, 28), (240, 1, 5, 5), 1, 2, 240), (T, T, T)),  # EfficientNet 5x5 depthwise
     (((8, 32, 56, 56), (64, 1, 3, 3), 1, 1, 32), (T, T, T)),  # depthwise, channel multiplier 2
-    (((8, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8), (D, D, D)),  # 1 < groups < C: XLA's conv stays
+    (((8, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8), (D, G, G)),  # 1 < groups < C: grouped GEMM gradients
+    (((8, 48, 64, 64), (48, 8, 3, 3), 2, 1, 6), (H, G, G)),  # RegNet-Y's strided group-width-8 conv (padded explicitly)
+    (((1, 4, 6, 6), (4, 2, 3, 3), 1, 1, 2), (D, G, G)),  # tiny grouped: XLA's weight gradient is slow even here
+    (((4, 8, 100), (8, 4, 3), 1, 1, 2), (D, D, D)),  # 1-d grouped: measured only in 2-d
+    (((8, 240, 28, 28), (240, 80, 1, 1), 1, 0, 3), (G, G, G)),  # grouped 1x1 (ShuffleNet v1): batched GEMMs
     (((1, 4, 6, 6), (4, 1, 3, 3), 1, 1, 4), (D, D, D)),  # tiny depthwise: all dispatch, XLA's one op
     (((4, 8, 100), (8, 1, 3), 1, 1, 8), (D, D, D)),  # 1-d depthwise: measured only in 2-d
 ]
@@ -325,7 +367,7 @@ def test_force_switch():
     x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
     with pytest.raises(ValueError, match="unknown conv algorithm"), force("fft"):
         pass
-    with pytest.raises(ValueError, match="'gemm' needs groups == 1"), force("gemm"):
+    with pytest.raises(ValueError, match="'taps' needs a depthwise conv"), force("taps"):
         jaxconv.conv2d(x, w, groups=2)
     assert policy.forced_plan() is None
     with pytest.raises(ValueError, match="unknown conv algorithm"), force(("gemm", "direct")):

@@ -158,7 +158,7 @@ def test_enabled_plans_decide_their_own_platform_only(tmp_path):
     grouped = conv_spec("conv2d", (1, 4, 8, 8), (4, 2, 3, 3), None, 1, 1, 1, 2, "zeros", False)
     other = conv_spec("conv2d", (1, 2, 9, 9), W, None, 1, 1, 1, 1, "zeros", False)
     write(path, entry(SPEC, (G, H, G)), entry(SPEC, (H, H, H), platform="cuda", device_kind="NVIDIA H100"),
-          entry(grouped, (G, G, G)), entry(other, (G, G, G), jax_version="0.0.1"),
+          entry(grouped, ("taps", "taps", "taps")), entry(other, (G, G, G), jax_version="0.0.1"),
           entry(other, (G, G, G), device_kind="cpu (another machine)"))
     table = {"cpu": policy.cpu_plan(SPEC), "default": policy.DIRECT}
     assert policy.plans(SPEC) == table and table["cpu"] == (D, D, D)
