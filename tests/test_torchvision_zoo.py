@@ -110,6 +110,8 @@ TRAIN: dict[str, tuple[Callable[[], tnn.Module], int, int, torch.dtype]] = {
     "convnext_tiny": (lambda: M.convnext_tiny(weights=None, stochastic_depth_prob=0.0), 64, 2, torch.float32),
     "efficientnet_b0": (lambda: M.efficientnet_b0(weights=None, dropout=0.0, stochastic_depth_prob=0.0), 64, 2,
                         torch.float32),
+    # Grouped 3x3 convs (group width 8): their gradients are the grouped im2col GEMM on CPU (jaxconv/policy.py).
+    "regnet_y_400mf": (lambda: M.regnet_y_400mf(weights=None), 64, 2, torch.float32),
     # FCNHead's Dropout(0.1) is zeroed in _build_train: torch's and jax's random masks cannot agree.
     "fcn_resnet50": (lambda: SEG.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False), 64, 2,
                      torch.float64),
@@ -343,11 +345,11 @@ def _check_step(name: str, ported: Any, model: tnn.Module, x: torch.Tensor) -> N
 
 
 # resnet18 (plain conv/BN, float32) by default; the other networks' steps run in the slow lane for
-# CI's budget (mobilenet_v2, float64: 42 s on the dev machine; the others 53-87 s): their layers'
+# CI's budget (mobilenet_v2, float64: 42 s on the dev machine; regnet_y_400mf 17 s; the others 53-87 s): their layers'
 # gradients are pinned op by op (test_nn, test_depthwise, test_normalization), their eval parity
 # runs; a train step through a depthwise conv, BN, hardswish and squeeze-excitation runs in both
 # layouts by default in tests/test_layout.py (its hand-written MobileNet-like net).
-TRAIN_SLOW = {"mobilenet_v2", "densenet121", "convnext_tiny", "efficientnet_b0", "fcn_resnet50"}
+TRAIN_SLOW = {"mobilenet_v2", "densenet121", "convnext_tiny", "efficientnet_b0", "fcn_resnet50", "regnet_y_400mf"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in TRAIN_SLOW else []) for n in TRAIN])
