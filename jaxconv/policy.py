@@ -297,23 +297,28 @@ def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any
 # 1.01 / 0.99, convnext_tiny 1.03 / 1.07, resnet18 0.90 / 0.94. The networks with depthwise
 # convolutions gain: jaxconv's depthwise tap fold runs faster channels-last (each tap a
 # contiguous per-channel vector: 3x3, 96 channels @64, batch 8: 2.5 ms against 3.3 NCHW), and
-# their 1x1 convolutions are GEMMs either way. Dense-only networks lose: XLA already assigns
+# their 1x1 convolutions are GEMMs either way. Dense-only networks lost then: XLA already assigns
 # NHWC layouts across their captured conv-BN-ReLU chains and still copies every OIHW weight
-# to HWIO. So the CPU runs a program channels-last where it has a depthwise convolution.
+# to HWIO. Since the Winograd rule (whose NCHW form runs between two transposes) and the grouped
+# GEMM gradients, measured again on the AMD machine (2026-12-03, same command, 6-15 rounds),
+# dense-only networks' train programs gain channels-last and their eval programs are mixed:
+# eval / train resnet18 0.93-0.95 / 1.04-1.07, resnet50 1.17 / 1.16, squeezenet1_1 1.18 / 1.13,
+# alexnet 1.00 / 1.03, densenet121 1.02 / 0.96-1.01, regnet_y_400mf 1.08 / 1.22. So the CPU runs a
+# program channels-last where it has a depthwise convolution or is captured in train mode.
 
 #: The layouts a ported network's activations can be held in: as captured (NCHW), or
 #: channels-last between the ops that can.
 LAYOUTS = ("captured", "channels_last")
 
 
-def cpu_graph_layout(depthwise: bool) -> str:
+def cpu_graph_layout(depthwise: bool, training: bool = False) -> str:
     """The CPU's layout for a ported network (the measurements above): channels-last where the program
-    has a depthwise convolution, as captured otherwise.
+    has a depthwise convolution or was captured in train mode, as captured otherwise.
 
-    >>> cpu_graph_layout(True), cpu_graph_layout(False)
-    ('channels_last', 'captured')
+    >>> cpu_graph_layout(True), cpu_graph_layout(False), cpu_graph_layout(False, training=True)
+    ('channels_last', 'captured', 'channels_last')
     """
-    return "channels_last" if depthwise else "captured"
+    return "channels_last" if depthwise or training else "captured"
 
 _LAYOUT = _jax_config.enum_state(
     name="jaxconv_graph_layout",
@@ -358,14 +363,14 @@ measured_layout: Callable[[str, str], str | None] | None = None
 _layout_recorder: Callable[[str], None] | None = None
 
 
-def graph_layouts(program: str | None = None, *, depthwise: bool = False) -> dict[str, str]:
+def graph_layouts(program: str | None = None, *, depthwise: bool = False, training: bool = False) -> dict[str, str]:
     """The layout of a ported network per platform, as :func:`plans`: ``{"cpu": ..., "default": ...}``.
 
     A layout forced by :func:`graph_layout` applies everywhere. Otherwise a measured layout for
     the program (``program``: its key, :func:`jaxconv.nn.graph_import.program_key`; measured by
     :func:`jaxconv.tune`, when plans are enabled) wins on the platform it was measured on; else
     the CPU gets :func:`cpu_graph_layout` (``depthwise``: the program has a depthwise
-    convolution) and every other backend the captured layout.
+    convolution; ``training``: it was captured in train mode) and every other backend the captured layout.
 
     >>> graph_layouts(depthwise=True)
     {'cpu': 'channels_last', 'default': 'captured'}
@@ -375,7 +380,7 @@ def graph_layouts(program: str | None = None, *, depthwise: bool = False) -> dic
     forced = forced_layout()
     if forced is not None:
         return {"cpu": forced, "default": forced}
-    out = {"cpu": cpu_graph_layout(depthwise), "default": "captured"}
+    out = {"cpu": cpu_graph_layout(depthwise, training), "default": "captured"}
     if program is not None and measured_layout is not None:
         for platform in ("cpu", *ACCELERATORS):
             tuned = measured_layout(program, platform)

@@ -127,8 +127,11 @@ class Dense(tnn.Module):
         return self.b(F.relu(self.bn(self.a(x))))
 
 
-def _conv_layouts(jm, x, platforms: tuple[str, ...]) -> set[str]:
-    jm.eval()
+def _conv_layouts(jm, x, platforms: tuple[str, ...], train: bool = False) -> set[str]:
+    if train:
+        jm.train()
+    else:
+        jm.eval()
     graphdef, state = nnx.split(jm)
     f = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
     text = jax.export.export(f, platforms=platforms)(state, x).mlir_module()
@@ -141,7 +144,8 @@ def test_the_cpu_choice_never_reaches_accelerator_programs(model, platform):
     depthwise conv channels-last (policy.cpu_graph_layout): exported for cpu its convolutions are NHWC,
     exported for cuda or tpu all NCHW, as captured (lax.platform_dependent's branches; the stem's input
     gradient over stride phases is an NCHW convolution of its own on CPU). A network without depthwise
-    convs runs as captured on CPU too. The branched program run here gives torch's numbers."""
+    convs runs as captured on CPU in eval mode, channels-last in train mode (its train program), and as
+    captured for cuda/tpu in either. The branched program run here gives torch's numbers."""
     tm, jm, x = model
     assert _conv_layouts(jm, _j(x), (platform,)) == {"[b, f, 0, 1]"}
     assert "[b, 0, 1, f]" in _conv_layouts(jm, _j(x), ("cpu",))
@@ -151,6 +155,9 @@ def test_the_cpu_choice_never_reaches_accelerator_programs(model, platform):
     jd = nn.from_torch(dense, x, modes=("eval",))
     assert _conv_layouts(jd, _j(x), ("cpu",)) == {"[b, f, 0, 1]"}
     _close(jd(_j(x)), dense(x).detach().numpy())
+    jt = nn.from_torch(dense, x, modes=("train",))
+    assert "[b, 0, 1, f]" in _conv_layouts(jt, _j(x), ("cpu",), train=True)
+    assert _conv_layouts(jt, _j(x), (platform,), train=True) == {"[b, f, 0, 1]"}
 
 
 def test_switch_is_part_of_the_jit_cache_key(model):

@@ -210,7 +210,7 @@ def run_program(prog: Program, args: Sequence[Any], state: Mapping[str, nnx.Vari
     values = {inp.name: state[inp.key].get_value() for inp in prog.inputs if inp.kind in ("param", "buffer")}
     base = ctx.key() if _draws(prog) else None
     key = program_key(prog, user) if policy.measured_layout or policy._layout_recorder else None
-    layouts = policy.graph_layouts(key, depthwise=_has_depthwise(prog, values))
+    layouts = policy.graph_layouts(key, depthwise=_has_depthwise(prog, values), training=prog.mode == "train")
     per = {platform: layout == "channels_last" for platform, layout in layouts.items()}
     if channels_last is None and (len(set(per.values())) == 1 or observe is not None
                                   or any(s.kind == "leaf" for s in prog.steps)):
