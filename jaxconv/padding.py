@@ -45,11 +45,13 @@ def check_pad_rank(fn: str, shape: tuple[int, ...], k: int, mode: str) -> None:
                         f"shape {shape}")
 
 
-def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float | jax.Array = 0.0) -> jnp.ndarray:
-    """Pad the last ``len(pads)`` dims of ``x`` with already-validated pairs (internal fast path)."""
+def pad_spatial(x: jnp.ndarray, pads: Sequence[tuple[int, int]], mode: str, value: float | jax.Array = 0.0,
+                trailing: int = 0) -> jnp.ndarray:
+    """Pad the ``len(pads)`` spatial dims of ``x`` with already-validated pairs (internal fast path):
+    the last dims, or with ``trailing=1`` the ones before a channels-last channel dim."""
     if not any(lo or hi for lo, hi in pads):
         return x
-    width = ((0, 0),) * (x.ndim - len(pads)) + tuple(tuple(p) for p in pads)
+    width = ((0, 0),) * (x.ndim - len(pads) - trailing) + tuple(tuple(p) for p in pads) + ((0, 0),) * trailing
     np_mode = PAD_MODES[mode]
     if np_mode == "constant":
         return jnp.pad(x, width, mode="constant", constant_values=jnp.asarray(value, dtype=x.dtype))
