@@ -147,6 +147,39 @@ def test_batch_norm_channels_last_matches_torch(shape, training):
         np.testing.assert_allclose(got[1], trv.numpy(), **TOL["float64"])
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_batch_norm_train_second_order_and_jvp_match_torch(channels_last):
+    """oracle: torch CPU's double backward and torch.func.jvp of train-mode F.batch_norm. jaxconv's
+    train-mode batch norm has a closed-form tangent (its transpose is torch's backward formula), so
+    the gradient of a function of the input gradient, and forward mode, are checked on their own
+    (float64 to 1e-10)."""
+    r = _rng(21, channels_last)
+    x = r.standard_normal((3, 4, 5, 2)) * 2 + 1
+    w, b, g = r.random(4) + 0.5, r.standard_normal(4), r.standard_normal((3, 4, 5, 2))
+    xd, wd, bd = r.standard_normal(x.shape), r.standard_normal(4), r.standard_normal(4)
+    tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    ty = F.batch_norm(tx, None, None, tw, tb, True, 0.1, 1e-3)
+    (gx,) = torch.autograd.grad((ty * torch.tensor(g)).sum(), tx, create_graph=True)
+    want = torch.autograd.grad((gx ** 2).sum(), (tx, tw))
+    _, want_jvp = torch.func.jvp(lambda a, c, d: F.batch_norm(a, None, None, c, d, True, 0.1, 1e-3),
+                                 (torch.tensor(x), torch.tensor(w), torch.tensor(b)),
+                                 (torch.tensor(xd), torch.tensor(wd), torch.tensor(bd)))
+    move = (lambda v: jnp.moveaxis(v, 1, -1)) if channels_last else (lambda v: v)
+    back = (lambda v: jnp.moveaxis(v, -1, 1)) if channels_last else (lambda v: v)
+    with _x64("float64"):
+        def f(x, w, b):
+            return back(jaxconv.batch_norm(move(x), None, None, w, b, True, 0.1, 1e-3, channels_last=channels_last))
+
+        def inner(x, w):
+            return jnp.sum(jax.grad(lambda x: jnp.sum(f(x, w, jnp.asarray(b)) * g))(x) ** 2)
+
+        got = jax.jit(jax.grad(inner, argnums=(0, 1)))(jnp.asarray(x), jnp.asarray(w))
+        _, got_jvp = jax.jvp(f, (jnp.asarray(x), jnp.asarray(w), jnp.asarray(b)),
+                             (jnp.asarray(xd), jnp.asarray(wd), jnp.asarray(bd)))
+    for name, gv, tv in (("d/dx", got[0], want[0]), ("d/dw", got[1], want[1]), ("jvp", got_jvp, want_jvp)):
+        np.testing.assert_allclose(np.asarray(gv), tv.detach().numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
+
+
 def test_batch_norm_update_traced_momentum_and_jit():
     """oracle: torch CPU with momentum=None (cumulative average: factor 1 / num_batches_tracked).
     A traced 0-d momentum under jit gives torch's running statistics."""
