@@ -14,18 +14,19 @@ tangent terms are written so that *their* transposes are the fast formulations:
 * input gradient (:func:`_input_grad`): a gather-form fold of the padded cotangent with the
   flipped kernel, one phase grid per stride phase (no scatter, no interior padding), the
   phases interleaved by a reshape, as the max-pool VJP places its cotangents;
-* weight gradient (:func:`_weight_grad`): per tap, the sum of cotangent x input tap, taken
-  over cache-sized chunks of rows by a ``lax.map`` (one pass per tap over all of the input
-  is memory-bound; inside a chunk the taps re-read cached data).
+* weight gradient (:func:`_tap_sums`): per tap, the sum of cotangent x input tap, all taps in
+  one variadic reduction (one pass over the input and the cotangent, where a ``reduce_sum``
+  per tap is one pass per tap).
 
 For large kernels (7x7: ConvNeXt) the fold and the input gradient each run as a loop over images
 (:func:`_materialized`): XLA:CPU would otherwise fuse the whole fold into every elementwise
 consumer of its output and recompute all 49 taps once per consumer (ConvNeXt's LayerNorm reads it
 four times).
 
-The tangent of ``x`` is ``linear_transpose(_input_grad)`` (and of ``w`` the transpose of
-``_weight_grad``), so reverse mode transposes it back into exactly those formulations, and
-forward mode and higher orders still work. Half types accumulate in float32 and return the
+The tangent of ``x`` is ``linear_transpose(_input_grad)``, and of ``w`` a primitive whose
+transpose is a primitive computing :func:`_tap_sums` (JAX cannot transpose a variadic
+reduction), so reverse mode runs exactly those formulations, and forward mode and higher
+orders still work. Half types accumulate in float32 and return the
 input dtype, as XLA's convolution does. ``tests/test_depthwise.py`` pins values and
 gradients against torch and XLA's convolution (``conv_algorithm("direct")``).
 
@@ -40,6 +41,7 @@ gradients against torch and XLA's convolution (``conv_algorithm("direct")``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -49,17 +51,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import ShapedArray
 from jax.custom_derivatives import SymbolicZero
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from jaxconv.shapes import ConvSpec
 from jaxconv.taps import conv_tap
 
 __all__ = ["depthwise_taps", "supports"]
 
-# Elements of the padded input per weight-gradient chunk: 2**17 float32 = 512 KiB, inside
-# the L2 cache. Measured on (8, 96, 64, 64) k3 (ms, loaded 2-core machine): one pass per
-# tap over the whole input 50-70; chunks of 8 / 32 / 96 rows of 66x66: 26 / 20 / 23.
-_CHUNK_ELEMS = 2 ** 17
 # The loop that materialises the fold's output (_materialized), one image per iteration (2 per
 # iteration measured slower), for kernels of at least _LOOP_MIN_TAPS taps. Measured
 # on the ported networks (batch 8, 128x128, ms, loop vs plain fusion): ConvNeXt-T (7x7, then
@@ -182,47 +183,122 @@ def _input_grad(ct: jax.Array, wk: jax.Array, spec: ConvSpec, x_shape: tuple[int
     return lax.slice(g, start, limit).astype(ct.dtype)
 
 
-def _chunk(rows: int, row_elems: int) -> int:
-    """The largest divisor of ``rows`` whose chunk has at most ``_CHUNK_ELEMS`` elements (at least 1)."""
-    best = 1
-    for r in range(1, rows + 1):
-        if rows % r == 0 and r * row_elems <= _CHUNK_ELEMS:
-            best = r
-    return best
+def _reduced_dims(spec: ConvSpec, ndim: int, batch: int) -> tuple[int, ...]:
+    """The dims the weight gradient's one variadic reduction sums over (the rest after it, per tap).
+
+    Measured (batch 8, 2 threads, ms, dims -> time, 2026-12-03): channels-last 3x3 96@64
+    (0,) 4.1 / (0, 1) 6.4 / all 9.8; 5x5 240@28 16.7 / 6.5 / 7.0; 7x7 96@32 23.2 / 7.9 / 6.9: the batch
+    dim alone while the kept (spatial, C) outputs of all taps are no larger than the input
+    (``taps <= batch``), else the batch and the first spatial dim. NCHW: the spatial dims
+    (3x3 96@64 2.6, 5x5 240@28 3.9, 7x7 96@32 6.4; the batch dim alone 3.0 / 7.2 / 16.3)."""
+    if spec.channels_last:
+        return (0,) if math.prod(spec.kernel) <= batch or ndim < 3 else (0, 1)
+    return tuple(range(2, ndim))
 
 
-def _weight_grad(x: jax.Array, ct: jax.Array, spec: ConvSpec) -> jax.Array:
-    """The weight gradient of :func:`_fold` as ``(taps, C)``: per tap, ``sum(ct * tap_t(pad(x)))``
-    over batch and space, chunk by chunk (rows ``(n, c)`` for NCHW, images for channels-last)."""
+def _tap_sums(x: jax.Array, ct: jax.Array, spec: ConvSpec) -> jax.Array:
+    """The weight gradient of :func:`_fold` as ``(taps, C)``: per tap, ``sum(ct * tap_t(pad(x)))`` over
+    batch and space, every tap's sum in one variadic reduction (one pass over ``x`` and ``ct``).
+
+    One ``reduce_sum`` per tap reads both arrays once per tap, out of cache: 3x3, 96 channels @64,
+    batch 8, channels-last: 9 sums 57 ms, chunked by images through a ``lax.map`` 24-30 ms, one
+    variadic reduction 4 ms (torch 2.6)."""
     acc_dt = _acc_dtype(x.dtype)
     xp = _zero_pad(x, spec, spec.lax_pads).astype(acc_dt)
     ctc = ct.astype(acc_dt)
-    n, cl = spec.n, spec.channels_last
-    if not cl:  # (N, C, *sp) -> (N * C, *sp): every row is one channel of one image
-        xp, ctc = xp.reshape((-1, *xp.shape[2:])), ctc.reshape((-1, *ctc.shape[2:]))
-    axes = list(range(1, n + 1))
-    red = tuple(axes) if not cl else tuple(range(n + 1))  # NCHW: per row; NHWC: per channel
-    offsets = _offsets(spec)
+    axes = _axes(spec, x.ndim)[0]
+    prods = [conv_tap(xp, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial) * ctc
+             for offs in _offsets(spec)]
+    dims = _reduced_dims(spec, x.ndim, x.shape[0])
+    zero = jnp.zeros((), acc_dt)
+    sums = lax.reduce(prods, [zero] * len(prods), lambda a, b: [u + v for u, v in zip(a, b)], dims)
+    c = x.shape[-1 if spec.channels_last else 1]
+    # What is left of each sum: (*kept spatial, C) channels-last, (N, C) for NCHW.
+    return jnp.stack([jnp.sum(v.reshape(-1, c), axis=0) for v in sums]).astype(x.dtype)
 
-    def per_tap(xx: jax.Array, cc: jax.Array) -> jax.Array:
-        sums = [jnp.sum(conv_tap(xx, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride,
-                                 spec.out_spatial) * cc, axis=red) for offs in offsets]
-        return jnp.stack(sums)  # (taps, R) or (taps, C)
 
-    rows = xp.shape[0]
-    r = _chunk(rows, math.prod(xp.shape[1:]))
-    if r == rows:
-        out = per_tap(xp, ctc)
-    else:
-        # jax.checkpoint: reverse mode linearizes the transposed map of the JVP, and without
-        # remat JAX's scan partial eval saves every tap slice of x as a residual (9 full
-        # copies for 3x3: 420 ms -> 29 ms on (8, 96, 64, 64)); remat re-slices from x.
-        parts = lax.map(jax.checkpoint(lambda a: per_tap(*a)), (xp.reshape((rows // r, r, *xp.shape[1:])),
-                                                ctc.reshape((rows // r, r, *ctc.shape[1:]))))
-        out = jnp.moveaxis(parts, 0, 1).reshape(len(offsets), -1) if not cl else jnp.sum(parts, axis=0)
-    if not cl:  # (taps, N * C) -> (taps, C)
-        out = jnp.sum(out.reshape(len(offsets), x.shape[0], -1), axis=1)
-    return out.astype(x.dtype)
+# --- the two bilinear primitives of the weight's tangent --------------------------------------
+# The weight's tangent term conv(x, wd) must transpose into _tap_sums, whose variadic reduction JAX
+# cannot transpose (lax.reduce with several operands has no transpose rule) and whose plain
+# formulation (one reduce_sum per tap) is 10x slower. So the term and its transpose are two
+# primitives, each the other's transpose in its second argument, lowered to the formulations above:
+#   weight_term(x, w) = _fold(x, w)      (the conv, linear in w: its w-transpose is tap_sums)
+#   tap_sums(x, ct)   = _tap_sums(x, ct) (the weight gradient, linear in ct: its ct-transpose is weight_term)
+# Both are bilinear (their JVPs are themselves), and in x each transposes to _input_grad, so every
+# order of forward and reverse mode works. vmap merges its batch dim into the channels (each
+# channel is its own depthwise conv). tests/test_depthwise.py checks values and gradients of every
+# order against torch and XLA's convolution.
+
+_weight_term_p = Primitive("jaxconv_depthwise_weight_term")
+_tap_sums_p = Primitive("jaxconv_depthwise_tap_sums")
+
+
+def _weight_term_abstract(x: Any, w: Any, *, spec: ConvSpec) -> Any:
+    return ShapedArray(_out_shape(x.shape, spec), x.dtype)
+
+
+def _tap_sums_abstract(x: Any, ct: Any, *, spec: ConvSpec) -> Any:
+    return ShapedArray((math.prod(spec.kernel), x.shape[-1 if spec.channels_last else 1]), x.dtype)
+
+
+def _weight_term_impl(x: jax.Array, w: jax.Array, *, spec: ConvSpec) -> jax.Array:
+    return _fold(x, w, spec)
+
+
+def _tap_sums_impl(x: jax.Array, ct: jax.Array, *, spec: ConvSpec) -> jax.Array:
+    return _tap_sums(x, ct, spec)
+
+
+def _term_x_rule(ct: Any, x: Any, w: Any, *, spec: ConvSpec) -> jax.Array:
+    return _input_grad(ct, w, spec, x.aval.shape)
+
+
+def _sums_x_rule(cot: Any, x: Any, ct: Any, *, spec: ConvSpec) -> jax.Array:
+    return _input_grad(ct, cot, spec, x.aval.shape)
+
+
+def _channels_merged(v: jax.Array, spec: ConvSpec) -> jax.Array:
+    """A ``(B, *activation)`` array as one activation with ``B * C`` channels."""
+    if spec.channels_last:
+        v = jnp.moveaxis(v, 0, -2)
+        return v.reshape(*v.shape[:-2], -1)
+    v = jnp.swapaxes(v, 0, 1)
+    return v.reshape(v.shape[0], -1, *v.shape[3:])
+
+
+def _channels_split(v: jax.Array, spec: ConvSpec, b: int) -> jax.Array:
+    """The inverse of :func:`_channels_merged`: ``(B, *activation)``."""
+    if spec.channels_last:
+        return jnp.moveaxis(v.reshape(*v.shape[:-1], b, -1), -2, 0)
+    return jnp.swapaxes(v.reshape(v.shape[0], b, -1, *v.shape[2:]), 0, 1)
+
+
+def _batched(prim: Primitive, second_is_weight: bool) -> Any:
+    def rule(args: Any, dims: Any, *, spec: ConvSpec) -> tuple[jax.Array, int]:
+        b = next(a.shape[d] for a, d in zip(args, dims) if d is not None)  # an unmapped argument has dim None
+        front = [jnp.broadcast_to(a, (b, *a.shape)) if d is None else jnp.moveaxis(a, d, 0)
+                 for a, d in zip(args, dims)]
+        c = front[0].shape[-1 if spec.channels_last else 2]
+        merged = dataclasses.replace(spec, in_channels=b * c, out_channels=b * c, groups=b * c)
+        x = _channels_merged(front[0], spec)
+        second = (jnp.moveaxis(front[1], 0, 1).reshape(front[1].shape[1], -1) if second_is_weight
+                  else _channels_merged(front[1], spec))
+        out = prim.bind(x, second, spec=merged)
+        if prim is _tap_sums_p:  # (taps, B * C) -> (B, taps, C)
+            return jnp.moveaxis(out.reshape(out.shape[0], b, -1), 1, 0), 0
+        return _channels_split(out, spec, b), 0
+    return rule
+
+
+for _p, _abstract, _impl in ((_weight_term_p, _weight_term_abstract, _weight_term_impl),
+                             (_tap_sums_p, _tap_sums_abstract, _tap_sums_impl)):
+    _p.def_impl(_impl)
+    _p.def_abstract_eval(_abstract)
+    mlir.register_lowering(_p, mlir.lower_fun(_impl, multiple_results=False))
+ad.defbilinear(_weight_term_p, _term_x_rule, lambda ct, x, w, *, spec: _tap_sums_p.bind(x, ct, spec=spec))
+ad.defbilinear(_tap_sums_p, _sums_x_rule, lambda cot, x, ct, *, spec: _weight_term_p.bind(x, cot, spec=spec))
+batching.primitive_batchers[_weight_term_p] = _batched(_weight_term_p, True)
+batching.primitive_batchers[_tap_sums_p] = _batched(_tap_sums_p, False)
 
 
 def _out_shape(x_shape: tuple[int, ...], spec: ConvSpec) -> tuple[int, ...]:
@@ -240,10 +316,11 @@ def _depthwise(x: jax.Array, wk: jax.Array, spec: ConvSpec) -> jax.Array:
 
 @functools.partial(_depthwise.defjvp, symbolic_zeros=True)
 def _depthwise_jvp(spec: ConvSpec, primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
-    # The conv is bilinear: tangent = conv(xd, w) + conv(x, wd). Each term is written as the
-    # linear transpose of the fast gradient formulation, so reverse mode (which transposes
-    # the tangent) runs exactly _input_grad and _weight_grad; forward mode evaluates the
-    # transposed forms (same values, tests/test_depthwise.py::test_jvp_and_second_order).
+    # The conv is bilinear: tangent = conv(xd, w) + conv(x, wd). The first term is the linear
+    # transpose of _input_grad, the second the weight-term primitive (whose transpose is the
+    # tap-sums primitive), so reverse mode (which transposes the tangent) runs exactly _input_grad
+    # and _tap_sums; forward mode evaluates the transposed forms (same values,
+    # tests/test_depthwise.py::test_jvp_and_second_order).
     x, wk = primals
     xd, wd = tangents
     y = _depthwise(x, wk, spec)
@@ -252,7 +329,7 @@ def _depthwise_jvp(spec: ConvSpec, primals: tuple[Any, Any], tangents: tuple[Any
     if not isinstance(xd, SymbolicZero):
         terms.append(jax.linear_transpose(lambda ct: _input_grad(ct, wk, spec, x.shape), ct_aval)(xd)[0])
     if not isinstance(wd, SymbolicZero):
-        terms.append(jax.linear_transpose(lambda ct: _weight_grad(x, ct, spec), ct_aval)(wd)[0])
+        terms.append(_weight_term_p.bind(x, wd, spec=spec))
     yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
     return y, yd
 

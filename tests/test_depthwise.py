@@ -230,6 +230,36 @@ def test_vmap_and_grad_of_grad_under_jit():
     close(run(T, hvp), run("direct", hvp), "hvp", 1e-4)
 
 
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "nhwc"])
+def test_per_example_gradients_and_grad_of_vmap(cl):
+    """oracle: the direct path. The weight's gradient runs through two primitives (the weight term and
+    its transpose, the variadic tap sums) with a batching rule that merges vmap's dim into the
+    channels: vmap of grad (per-example gradients, batched weights too) and grad of vmap, eager and
+    jitted, in both layouts, strided and padded."""
+    r = np.random.default_rng(8)
+    x = jnp.asarray(r.standard_normal((3, 2, 6, 9, 8)), jnp.float32)  # (vmap, N, C, H, W)
+    w = jnp.asarray(r.standard_normal((3, 6, 1, 3, 3)), jnp.float32)
+    if cl:
+        x, w = jnp.moveaxis(x, 2, -1), jnp.transpose(w, (0, 3, 4, 2, 1))
+
+    def loss(xi, wi):
+        y = jaxconv.conv2d(xi, wi, None, (2, 1), ((1, 1), (0, 2)), 1, 6, channels_last=cl)
+        return jnp.sum(jnp.sin(y))
+
+    cases = {
+        "vmap(grad)": lambda: jax.vmap(jax.grad(loss, argnums=(0, 1)))(x, w),
+        "vmap(grad) shared w": lambda: jax.vmap(jax.grad(loss, argnums=(0, 1)), in_axes=(0, None))(x, w[0]),
+        "jit(grad(vmap))": lambda: jax.jit(jax.grad(lambda x, w: jnp.sum(jax.vmap(loss)(x, w)), argnums=(0, 1)))(x, w),
+    }
+    for name, f in cases.items():
+        with force("direct"):
+            want = f()
+        with force(T):
+            got = f()
+        for a, b in zip(got, want):
+            close(a, b, name, 1e-4)
+
+
 def test_forced_taps_needs_depthwise():
     """oracle: the switch's contract: "taps" needs groups == in_channels (1 < groups < C is refused)."""
     x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
