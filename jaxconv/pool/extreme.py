@@ -194,6 +194,7 @@ def _flat_positions(offs: tuple[jax.Array, ...], spec: PoolSpec, dtype: Any, dro
     return flat  # type: ignore[return-value]
 
 
+@jax.custom_jvp
 def _materialize(t: jax.Array) -> jax.Array:
     """Make XLA compute the winning taps once instead of once per backward use.
 
@@ -207,6 +208,13 @@ def _materialize(t: jax.Array) -> jax.Array:
     tt = jnp.broadcast_to(t[..., None], (*t.shape, 2))
     low = jnp.asarray(-jnp.inf if jnp.issubdtype(t.dtype, jnp.floating) else jnp.iinfo(t.dtype).min, t.dtype)
     return lax.reduce_window(tt, low, lax.max, (1,) * t.ndim + (2,), (1,) * t.ndim + (2,), "VALID")[..., 0]
+
+
+# An identity, so its tangent is the input's tangent. JAX's generic reduce_window (which the
+# float -inf init also binds, a traced constant being no monoid identity to it) has a JVP but no
+# linearization: without this rule a second derivative through a pool's forward residuals fails
+# (tests/test_transforms.py::test_check_grads_second_order[max_pool2d]).
+_materialize.defjvp(lambda primals, tangents: (_materialize(primals[0]), tangents[0]))
 
 
 def _values_once(m: jax.Array, spec: PoolSpec) -> jax.Array:
