@@ -379,3 +379,28 @@ def test_force_switch():
         with force(("gemm", "direct", "direct_hipad")):
             assert policy.forced_plan() == ("gemm", "direct", "direct_hipad")
     assert policy.forced_plan() is None
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+@pytest.mark.parametrize("groups", [1, 6])
+def test_channels_last_padding_stays_channels_last(padding_mode, groups):
+    """oracle: torch CPU on the NCHW view; the traced program. A channels-last conv whose padding is applied
+    explicitly (strided zero padding, or a padding mode) pads the spatial dims where they lie: no transpose
+    in the program, forward or backward. Moved to NCHW and back, XLA:CPU materialised the pad NCHW
+    (EfficientNet-B0's 3x3 s2 depthwise conv: a 10 ms pad where an NHWC one takes ~1.5)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 9, 8, 6)).astype(np.float32)  # NHWC
+    w = rng.standard_normal((6, 6 // groups, 3, 3)).astype(np.float32)
+    kw = dict(stride=2, padding=1, groups=groups, padding_mode=padding_mode, channels_last=True, weight_layout="OIHW")
+    spec = conv_spec("conv2d", (2, 6, 9, 8), w.shape, None, 2, 1, 1, groups, padding_mode, False)
+    assert any(lo or hi for lo, hi in spec.mode_pads)  # the case under test: an explicit pad
+
+    def loss(x, w):
+        return jnp.sum(jaxconv.conv2d(x, w, **kw) ** 2)
+    jaxpr = str(jax.make_jaxpr(jax.value_and_grad(loss, argnums=(0, 1)))(x, w))
+    assert "transpose[" not in jaxpr
+    y = jaxconv.conv2d(jnp.asarray(x), jnp.asarray(w), **kw)
+    tx = torch.tensor(x).permute(0, 3, 1, 2)
+    ref = F.conv2d(F.pad(tx, (1, 1, 1, 1), mode="reflect") if padding_mode == "reflect" else tx, torch.tensor(w),
+                   None, 2, 0 if padding_mode == "reflect" else 1, 1, groups).permute(0, 2, 3, 1).numpy()
+    close(np.asarray(y), ref, f"{padding_mode} groups={groups}")
