@@ -829,3 +829,22 @@ def test_torch_rejects_the_same_padding():
     with pytest.raises(ValueError, match="kernel_size // 2"):
         jaxconv.max_pool2d(X, 3, 1, 2, dilation=2)
     assert jaxconv.max_pool2d(X, 3, 1, ((2, 2), (2, 2)), dilation=2).shape == (1, 2, 6, 6)
+
+
+@pytest.mark.parametrize("k, s, materialized", [(3, 2, True), (2, 2, False)])
+def test_overlapping_pool_values_materialised_on_cpu_only(k, s, materialized):
+    """oracle: the exported StableHLO. On CPU an overlapping max pool's values and winners are materialised
+    (a trivial window-2 reduction over a trailing axis: XLA:CPU would fuse the fold into every consumer,
+    re-running resnet18's stem pool in three transposes, 36 ms a train step); non-overlapping windows are
+    cheaper recomputed; a program exported for cuda/tpu has none of it."""
+    x = jax.ShapeDtypeStruct((2, 3, 9, 9), jnp.float32)
+    marker = "window_dimensions = array<i64: 1, 1, 1, 1, 2>"
+
+    def step(x):
+        y = jaxconv.max_pool2d(x, k, s, k // 2)
+        return y, jax.grad(lambda x: jnp.sum(jaxconv.max_pool2d(x, k, s, k // 2) ** 2))(x)
+    for f, expected in ((lambda x: jaxconv.max_pool2d(x, k, s, k // 2), 1), (step, 3)):
+        cpu = jax.export.export(jax.jit(f), platforms=("cpu",))(x).mlir_module()
+        accel = jax.export.export(jax.jit(f), platforms=("cuda", "tpu"))(x).mlir_module()
+        assert cpu.count(marker) == (expected if materialized else 0)
+        assert marker not in accel

@@ -299,9 +299,10 @@ def _winners(x: jax.Array, spec: PoolSpec, kind: str, for_vjp: bool) -> tuple[ja
         # The values' own chain (a plain max) is cheaper to run again than to carry.
         m = _values_once(_extreme_values(x, spec, kind), spec)
         # Non-overlapping windows with few taps read each winner once per tap, cheaply
-        # enough that recomputing beats materializing (measured); the rest materializes.
+        # enough that recomputing beats materializing (measured on CPU); the rest materializes
+        # there. Other backends fuse by their own costs.
         if spec.overlapping or spec.taps > 4:
-            t = _materialize(t)
+            t = policy.by_platform(_materialize, lambda v: v, t)
     return m, t
 
 
