@@ -21,7 +21,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxconv import policy
 from jaxconv._plumbing import as_array, check_same_dtype, eager_jit, per_example
-from jaxconv.depthwise import depthwise_taps
+from jaxconv.depthwise import depthwise_taps, grouped_fold
 from jaxconv.padding import pad_spatial
 from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
@@ -122,8 +122,13 @@ def _grouped_gemm(taps: list[jax.Array], w: jax.Array, spec: ConvSpec, precision
     return jnp.transpose(y, (1, 2, 0, 3)).reshape(batch, *spec.out_spatial, c_out)  # (G, B, L, O/G) -> NHWC
 
 
-# "taps": the depthwise tap fold with its own gradient formulations (jaxconv/depthwise.py).
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": depthwise_taps, "phases": phase_conv,
+def _taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # "taps": the tap fold (jaxconv/depthwise.py): a depthwise conv's, with its own gradient
+    # formulations, or a grouped conv's (a forward pass; its gradients are the plan's other parts).
+    return (depthwise_taps if spec.groups == spec.in_channels else grouped_fold)(x, w, spec, precision)
+
+
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": _taps, "phases": phase_conv,
                "winograd": winograd_conv}
 # The input-gradient term of an algorithm whose transpose is not its plain autodiff (jaxconv/winograd.py:
 # the term is the linear transpose of a Winograd conv of the cotangent). Every other algorithm's term is

@@ -41,7 +41,7 @@ __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "
            "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
-#: the depthwise tap fold (``groups == in_channels``; :mod:`jaxconv.depthwise`), and a strided conv
+#: the tap fold of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv
 #: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), and Winograd's
 #: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`).
 ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases", "winograd")
@@ -80,7 +80,7 @@ def conv_algorithm(algorithm: str | tuple[str, str, str] | None) -> Iterator[Non
     A name forces it for the forward pass and both gradients; a triple gives (forward,
     input gradient, weight gradient); ``None`` restores the automatic, per-backend choice.
     For tests and measurements: the results agree to float rounding whatever is chosen.
-    ``"taps"`` needs a depthwise conv (a ``ValueError`` at the call otherwise).
+    ``"taps"`` needs a grouped or depthwise conv (a ``ValueError`` at the call otherwise).
 
     >>> import jax.numpy as jnp, jaxconv
     >>> with conv_algorithm("gemm"):
@@ -152,6 +152,15 @@ _GEMM_MIN_PATCH_ELEMS = 2 ** 14  # below this a convolution is all dispatch: kee
 #   forward too, timed alternately against this plan in one process: eval 1.05x, train 0.95x, a wash,
 #   so XLA's stays. AMD EPYC, 2 threads, medians of 5-15, 2026-12-03.
 _TAPS_MIN_ELEMS = 2 ** 14  # out elements x taps: below this a conv is all dispatch, keep XLA's one op
+# * A grouped conv's forward with narrow groups is a tap fold too (jaxconv/depthwise.py:grouped_fold,
+#   taps x group-width elementwise terms). XLA -> fold, forward, ms, batch 8, 3x3, NHWC / NCHW:
+#   group width 8: 64@56 66 / 72 -> 11 / 12 (torch 3.5 / 4.3); 48@64 s2 6.2 / 9.7 -> 5.4 / 7.7;
+#   104@32 14 / 16 -> 7.3 / 7.2; 440@8 4.1 / 4.1 -> 2.2 / 2.2; 256@16 8.1 / 9.7 -> 5.9 / 4.7; width 4:
+#   128@32 46 / 63 -> 5.2 / 2.8. Width 16 loses (256@16 8.2 / 9.9 -> 90 / 13; 64@56 50 / 63 -> 191 /
+#   32), width 32 by 10x: past 8 channels per group, or 72 terms, XLA's convolution stays. Measured
+#   for 3x3 kernels only, hence the terms bound. AMD EPYC, 2 threads, medians of 11, 2026-12-03.
+_FOLD_MAX_GROUP_WIDTH = 8
+_FOLD_MAX_TERMS = 72
 
 
 # * The input gradient of a strided conv with few input channels (the ResNet stem, 7x7 s2
@@ -192,7 +201,11 @@ def cpu_plan(spec: ConvSpec) -> Plan:
         return ("taps", "taps", "taps")
     xla = "direct_hipad" if spec.n == 2 and unpadded and k_elems > 1 else "direct"
     if spec.n == 2 and 1 < spec.groups < spec.in_channels:
-        return ("gemm" if k_elems == 1 and unpadded else xla, "gemm", "gemm")
+        if k_elems == 1 and unpadded:
+            return ("gemm", "gemm", "gemm")
+        gw = spec.in_channels // spec.groups
+        fold = gw <= _FOLD_MAX_GROUP_WIDTH and gw * k_elems <= _FOLD_MAX_TERMS and taps_elems >= _TAPS_MIN_ELEMS
+        return ("taps" if fold else xla, "gemm", "gemm")
     if spec.groups == 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS:
         if k_elems == 1 and unpadded:
             return ("gemm", "gemm", "gemm")
@@ -223,14 +236,14 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
     if "winograd" in plan and not winograd_supports(spec):
         return (f"conv algorithm 'winograd' needs a 2-d 3x3 conv with stride 1, dilation 1 and groups 1, got kernel "
                 f"{spec.kernel}, stride {spec.stride}, dilation {spec.dilation}, groups={spec.groups}")
-    if "taps" in plan and spec.groups != spec.in_channels:
-        return (f"conv algorithm 'taps' needs a depthwise conv (groups == in_channels = {spec.in_channels}), "
-                f"got groups={spec.groups}")
+    if "taps" in plan and spec.groups == 1 < spec.in_channels:
+        return (f"conv algorithm 'taps' needs a grouped or depthwise conv (groups > 1, or groups == in_channels), "
+                f"got groups=1 with in_channels={spec.in_channels}")
     return None
 
 
 def valid_for(spec: ConvSpec, plan: Plan) -> bool:
-    """Whether every part of ``plan`` can compute ``spec`` (``"taps"`` needs ``groups == in_channels``,
+    """Whether every part of ``plan`` can compute ``spec`` (``"taps"`` needs ``groups > 1`` or a depthwise conv,
     ``"phases"`` a strided conv, ``"winograd"`` a 3x3 stride-1 one)."""
     return _invalid(spec, plan) is None
 

@@ -182,13 +182,13 @@ def test_grouped_gemm_matches_torch_and_xla(seed):
 
 def test_grouped_gemm_at_regnet_shape():
     """oracle: torch CPU. The default CPU plan at RegNet-Y's strided group-width-8 conv (3x3 s2, 48 channels
-    in 6 groups, 32x32, batch 2), NCHW: values and gradients."""
+    in 6 groups, 32x32, batch 2), NCHW: values and gradients (the fold's forward, the GEMM's gradients)."""
     cfg = dict(n=2, groups=6, cin=48, cout=48, spatial=(32, 32), k=(3, 3), s=(2, 2), d=(1, 1), mode="zeros",
                pads=((1, 1), (1, 1)), batch=2, bias=False, channels_last=False)
     x, w, b, r = make_arrays(cfg, 0)
     ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
     spec = conv_spec("conv2d", x.shape, w.shape, None, 2, 1, 1, 6, "zeros", False)
-    assert policy.cpu_plan(spec) == (H, G, G)
+    assert policy.cpu_plan(spec) == (T, G, G)
     ref = jax_conv(cfg, D, x, w, b, ct)
     check_parts(jax_conv(cfg, None, x, w, b, ct), (ty, tdx, tdw, tdb), ref, "auto", cfg)
 
@@ -231,8 +231,9 @@ SHAPE_TABLE = [
     (((8, 96, 32, 32), (96, 1, 7, 7), 1, 3, 96), (T, T, T)),  # ConvNeXt 7x7 depthwise
     (((8, 240, 28, 28), (240, 1, 5, 5), 1, 2, 240), (T, T, T)),  # EfficientNet 5x5 depthwise
     (((8, 32, 56, 56), (64, 1, 3, 3), 1, 1, 32), (T, T, T)),  # depthwise, channel multiplier 2
-    (((8, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8), (D, G, G)),  # 1 < groups < C: grouped GEMM gradients
-    (((8, 48, 64, 64), (48, 8, 3, 3), 2, 1, 6), (H, G, G)),  # RegNet-Y's strided group-width-8 conv (padded explicitly)
+    (((8, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8), (T, G, G)),  # 1 < groups < C, 8 per group: the fold, grouped GEMM gradients
+    (((8, 256, 16, 16), (256, 16, 3, 3), 1, 1, 16), (D, G, G)),  # 16 per group: XLA's forward (the fold loses)
+    (((8, 48, 64, 64), (48, 8, 3, 3), 2, 1, 6), (T, G, G)),  # RegNet-Y's strided group-width-8 conv
     (((1, 4, 6, 6), (4, 2, 3, 3), 1, 1, 2), (D, G, G)),  # tiny grouped: XLA's weight gradient is slow even here
     (((4, 8, 100), (8, 4, 3), 1, 1, 2), (D, D, D)),  # 1-d grouped: measured only in 2-d
     (((8, 240, 28, 28), (240, 80, 1, 1), 1, 0, 3), (G, G, G)),  # grouped 1x1 (ShuffleNet v1): batched GEMMs
@@ -364,11 +365,11 @@ def test_mixed_paths_forward_mode_and_second_order():
 
 def test_force_switch():
     """oracle: the switch's contract (scoped, nests, restores the automatic choice; rejects what a path cannot do)."""
-    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
+    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 4, 3, 3))
     with pytest.raises(ValueError, match="unknown conv algorithm"), force("fft"):
         pass
-    with pytest.raises(ValueError, match="'taps' needs a depthwise conv"), force("taps"):
-        jaxconv.conv2d(x, w, groups=2)
+    with pytest.raises(ValueError, match="'taps' needs a grouped or depthwise conv"), force("taps"):
+        jaxconv.conv2d(x, w)
     assert policy.forced_plan() is None
     with pytest.raises(ValueError, match="unknown conv algorithm"), force(("gemm", "direct")):
         pass

@@ -58,7 +58,7 @@ def make_arrays(cfg: dict, seed: int, dtype: type = np.float32) -> tuple[Any, An
     """x (batched, NCHW), w (OIHW), b, ct from torch's forward shape, all in ``dtype``."""
     r = np.random.default_rng(seed)
     x = r.standard_normal((max(cfg["batch"], 1), cfg["c"], *cfg["spatial"])).astype(dtype)
-    w = r.standard_normal((cfg["c"] * cfg["mult"], 1, *cfg["k"])).astype(dtype)
+    w = r.standard_normal((cfg["c"] * cfg["mult"], cfg["c"] // cfg.get("groups", cfg["c"]), *cfg["k"])).astype(dtype)
     b = r.standard_normal(cfg["c"] * cfg["mult"]).astype(dtype) if cfg["bias"] else None
     return x, w, b, r
 
@@ -69,7 +69,7 @@ def torch_conv(cfg: dict, x, w, b, r, round_ct=None):
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     tb = None if b is None else torch.tensor(b, requires_grad=True)
     flat = [v for lo_hi in reversed(cfg["pads"]) for v in lo_hi]  # F.pad: last dim first
-    y = TORCH_CONV[cfg["n"]](F.pad(tx, flat, mode=TORCH_MODE[cfg["mode"]]), tw, tb, cfg["s"], 0, cfg["d"], cfg["c"])
+    y = TORCH_CONV[cfg["n"]](F.pad(tx, flat, mode=TORCH_MODE[cfg["mode"]]), tw, tb, cfg["s"], 0, cfg["d"], cfg.get("groups", cfg["c"]))
     ct = r.standard_normal(tuple(y.shape)).astype(x.dtype)
     ct = torch.tensor(ct if round_ct is None else round_ct(ct))
     y.backward(ct)
@@ -91,7 +91,7 @@ def jax_conv(cfg: dict, algorithm, x, w, b, ct) -> tuple[Any, ...]:
     layout = "OI" + "DHW"[3 - n:] if cl and not hwio else None
 
     def f(x, w, b):
-        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg["c"], padding_mode=cfg["mode"], channels_last=cl,
+        return jaxconv.conv(x, w, b, cfg["s"], cfg["pads"], cfg["d"], cfg.get("groups", cfg["c"]), padding_mode=cfg["mode"], channels_last=cl,
                             weight_layout=layout)
 
     def fwd_bwd(x, w, b, ct):
@@ -260,15 +260,75 @@ def test_per_example_gradients_and_grad_of_vmap(cl):
             close(a, b, name, 1e-4)
 
 
-def test_forced_taps_needs_depthwise():
-    """oracle: the switch's contract: "taps" needs groups == in_channels (1 < groups < C is refused)."""
-    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3))
-    with pytest.raises(ValueError, match="'taps' needs a depthwise conv"), force(T):
-        jaxconv.conv2d(x, w, groups=2)
-    spec = conv_spec("conv2d", (1, 4, 6, 6), (4, 2, 3, 3), None, 1, 0, 1, 2, "zeros", False)
-    assert not policy.valid_for(spec, (T, "direct", "direct"))
+def test_forced_taps_needs_groups():
+    """oracle: the switch's contract: "taps" needs groups > 1 (a dense conv is refused)."""
+    x, w = jnp.ones((1, 4, 6, 6)), jnp.ones((4, 4, 3, 3))
+    with pytest.raises(ValueError, match=r"'taps' needs a grouped or depthwise conv \(groups > 1, or groups == in_channels\), got groups=1 with in_channels=4"), force(T):
+        jaxconv.conv2d(x, w)
+    dense = conv_spec("conv2d", (1, 4, 6, 6), (4, 4, 3, 3), None, 1, 0, 1, 1, "zeros", False)
+    assert not policy.valid_for(dense, (T, "direct", "direct"))
+    grouped = conv_spec("conv2d", (1, 4, 6, 6), (4, 2, 3, 3), None, 1, 0, 1, 2, "zeros", False)
     dw = conv_spec("conv2d", (1, 4, 6, 6), (8, 1, 3, 3), None, 1, 0, 1, 4, "zeros", False)
-    assert policy.valid_for(dw, (T, T, T))
+    assert policy.valid_for(grouped, (T, "gemm", "gemm")) and policy.valid_for(dw, (T, T, T))
+
+
+def random_grouped_config(rng: random.Random) -> dict:
+    """A small random grouped conv (1 < groups < in_channels, 2-3 channels per group, out = multiplier * in)."""
+    while True:
+        cfg = random_config(rng)
+        groups, width = rng.randint(2, 3), rng.randint(2, 3)
+        cfg.update(groups=groups, c=groups * width)
+        if window_fits(cfg["mode"], cfg["spatial"], cfg["pads"], cfg["k"], cfg["d"]):
+            return cfg
+
+
+# 6 of the 12 seeds by default, the rest in the slow lane (tests/lanes.py: CI's budget).
+@pytest.mark.parametrize("seed", lanes.prefix(range(12), 6))
+def test_grouped_fold_matches_torch_and_direct(seed):
+    """oracle: torch CPU autograd and the direct path (XLA's grouped conv); one random grouped config per
+    seed (n-d, every padding mode and layout): the fold's forward with the grouped GEMM's gradients (the
+    CPU plan's triple) and, on odd seeds, the fold in every part (autodiff of the fold)."""
+    rng = random.Random(3000 + seed)
+    cfg = random_grouped_config(rng)
+    x, w, b, r = make_arrays(cfg, seed)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    direct = jax_conv(cfg, "direct", x, w, b, ct)
+    for algorithm in ((T, "gemm", "gemm"), T) if seed % 2 else ((T, "gemm", "gemm"),):
+        got = jax_conv(cfg, algorithm, x, w, b, ct)
+        for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), direct):
+            if t is None:
+                assert g is None
+                continue
+            assert g.shape == t.shape, (algorithm, name, cfg)
+            close(g, t, f"{algorithm} {name} vs torch, {cfg}")
+            close(g, dref, f"{algorithm} {name} vs direct, {cfg}")
+
+
+def test_grouped_fold_float64_half_and_vmap():
+    """oracle: torch CPU: float64 to 1e-12 (RegNet's group width 8, channels-last with torch's weight, as
+    ported), bfloat16 within tests/test_dtypes.py's tolerance (rounded inputs, float32 torch), and vmap of
+    the conv equal to the batched call."""
+    cfg = dict(n=2, c=16, groups=2, mult=1, spatial=(9, 8), k=(3, 3), s=(2, 1), d=(1, 2), mode="zeros",
+               pads=((1, 1), (2, 2)), batch=2, bias=True, channels_last=True, torch_weight=True)
+    x, w, b, r = make_arrays(cfg, 5, np.float64)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    with jax.enable_x64(True):
+        got = jax_conv(cfg, (T, "gemm", "gemm"), x, w, b, ct)
+    for name, g, t in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb)):
+        assert g.dtype == np.float64
+        close(g, t, f"float64 {name}", tol=1e-12)
+    half = {**cfg, "channels_last": False}
+    def rounded(v):
+        return np.asarray(jnp.asarray(v, jnp.float32).astype(jnp.bfloat16).astype(jnp.float32))
+    x32, w32, b32 = (rounded(v) for v in (x, w, b))
+    ty, *_ = torch_conv(half, x32, w32, b32, np.random.default_rng(0))
+    with force((T, "gemm", "gemm")):
+        y = jaxconv.conv2d(jnp.asarray(x32, jnp.bfloat16), jnp.asarray(w32, jnp.bfloat16), jnp.asarray(b32, jnp.bfloat16),
+                           (2, 1), ((1, 1), (2, 2)), (1, 2), 2)
+        yv = jax.vmap(lambda v: jaxconv.conv2d(v, jnp.asarray(w32), None, (2, 1), ((1, 1), (2, 2)), (1, 2), 2))(jnp.asarray(x32)[:, None])
+    assert y.dtype == jnp.bfloat16
+    close(np.asarray(y.astype(jnp.float32)), rounded(ty), "bfloat16 y", tol=3e-2)
+    close(np.asarray(yv[:, 0]), ty - b32[None, :, None, None], "vmap y", tol=2e-5)
 
 
 def test_cpu_plan_uses_taps_and_accelerators_keep_xlas_conv():

@@ -155,17 +155,17 @@ def test_enabled_plans_decide_their_own_platform_only(tmp_path):
     """oracle: policy.plans with and without the file: its plan for cpu, the table's default (and no cuda key);
     entries of another device, jax version or platform are not this process's; a plan a spec cannot run is dropped."""
     path = tmp_path / "plans.json"
-    grouped = conv_spec("conv2d", (1, 4, 8, 8), (4, 2, 3, 3), None, 1, 1, 1, 2, "zeros", False)
+    dense = conv_spec("conv2d", (1, 4, 8, 8), (4, 4, 3, 3), None, 1, 1, 1, 1, "zeros", False)  # "taps" cannot run it
     other = conv_spec("conv2d", (1, 2, 9, 9), W, None, 1, 1, 1, 1, "zeros", False)
     write(path, entry(SPEC, (G, H, G)), entry(SPEC, (H, H, H), platform="cuda", device_kind="NVIDIA H100"),
-          entry(grouped, ("taps", "taps", "taps")), entry(other, (G, G, G), jax_version="0.0.1"),
+          entry(dense, ("taps", "taps", "taps")), entry(other, (G, G, G), jax_version="0.0.1"),
           entry(other, (G, G, G), device_kind="cpu (another machine)"))
     table = {"cpu": policy.cpu_plan(SPEC), "default": policy.DIRECT}
     assert policy.plans(SPEC) == table and table["cpu"] == (D, D, D)
     with tuning.use_plans(path):
         assert tuning.enabled_path() == os.fspath(path)
         assert policy.plans(SPEC) == {"cpu": (G, H, G), "default": policy.DIRECT}
-        assert policy.plans(grouped) == {"cpu": policy.cpu_plan(grouped), "default": policy.DIRECT}
+        assert policy.plans(dense) == {"cpu": policy.cpu_plan(dense), "default": policy.DIRECT}
         assert policy.plans(other) == {"cpu": policy.cpu_plan(other), "default": policy.DIRECT}
         with policy.conv_algorithm(D):  # the scoped switch still wins everywhere
             assert policy.plans(SPEC) == {"cpu": (D, D, D), "default": (D, D, D)}
