@@ -28,6 +28,7 @@ from jax import lax
 
 import jaxconv
 from jaxconv import shapes
+from jaxconv.nn.layers import _gelu
 
 __all__ = ["OPS", "RANDOM_OPS", "Context"]
 
@@ -187,7 +188,7 @@ def _hardtanh(x: jax.Array, lo: float, hi: float) -> jax.Array:
 op("hardtanh")(lambda c, a: _hardtanh(a["self"], a["min_val"], a["max_val"]))
 op("relu6")(lambda c, a: _hardtanh(a["self"], 0, 6))
 op("leaky_relu")(lambda c, a: jnp.where(a["self"] > 0, a["self"], a["self"] * a["negative_slope"]))
-op("gelu")(lambda c, a: jax.nn.gelu(a["self"], approximate=a.get("approximate", "none") == "tanh"))
+op("gelu")(lambda c, a: _gelu(a["self"], approximate=a.get("approximate", "none") == "tanh"))
 op("prelu")(lambda c, a: jnp.where(a["self"] > 0, a["self"],
                                    a["self"] * a["weight"].reshape((-1,) + (1,) * max(a["self"].ndim - 2, 0))))
 
