@@ -407,23 +407,20 @@ def grouped_fold(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = No
         wt = w.reshape(taps, gw, g, kg)
     else:
         wt = jnp.transpose(w.reshape(g, kg, gw, taps), (3, 2, 0, 1))
-    wt = wt.astype(acc_dt)
-    axes, cl, n = _axes(spec, x.ndim)[0], spec.channels_last, spec.n
+    axes, cl = _axes(spec, x.ndim)[0], spec.channels_last
+    # Each tap's slice split as (B, *out, G, 1, C/G) channels-last or (B, G, 1, C/G, *out), so that
+    # channel j of every group broadcasts over that group's (G, O/G) weights.
+    wt = wt.astype(acc_dt).reshape(taps, gw, g, kg, *(() if cl else (1,) * spec.n))
+    split, j_axis = (g, 1, gw), (-1 if cl else 3)
 
     def fold(xp: jax.Array) -> jax.Array:
         b = xp.shape[0]
         acc = None
         for t, offs in enumerate(_offsets(spec)):
             v = conv_tap(xp, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
-            if cl:  # (B, *out, G, 1, C/G): channel j of each group broadcast over the (G, O/G) outputs
-                v = v.reshape(b, *spec.out_spatial, g, 1, gw)
-            else:  # (B, G, 1, C/G, *out)
-                v = v.reshape(b, g, 1, gw, *spec.out_spatial)
+            v = v.reshape(b, *spec.out_spatial, *split) if cl else v.reshape(b, *split, *spec.out_spatial)
             for j in range(gw):
-                if cl:
-                    term = v[..., j] * wt[t, j]
-                else:
-                    term = v[:, :, :, j] * wt[t, j].reshape(g, kg, *(1,) * n)
+                term = lax.index_in_dim(v, j, j_axis, keepdims=False) * wt[t, j]
                 acc = term if acc is None else acc + term
         assert acc is not None
         return acc.reshape(b, *spec.out_spatial, g * kg) if cl else acc.reshape(b, g * kg, *spec.out_spatial)

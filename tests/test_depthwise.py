@@ -26,7 +26,7 @@ import jaxconv  # noqa: E402
 from jaxconv import policy  # noqa: E402
 from jaxconv.shapes import conv_spec  # noqa: E402
 from tests import lanes  # noqa: E402
-from tests.test_conv_paths import window_fits  # noqa: E402  (one validity rule for both random generators)
+from tests.test_conv_paths import check_parts, window_fits  # noqa: E402  (one validity rule and one comparison for both)
 
 force = policy.conv_algorithm
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -127,13 +127,7 @@ def test_taps_matches_torch_and_direct(seed):
     direct = jax_conv(cfg, "direct", x, w, b, ct)
     for algorithm in (T, MIXED[seed // 2 % len(MIXED)]) if seed % 2 else (T,):
         got = jax_conv(cfg, algorithm, x, w, b, ct)
-        for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), direct):
-            if t is None:
-                assert g is None
-                continue
-            assert g.shape == t.shape, (algorithm, name, cfg)
-            close(g, t, f"{algorithm} {name} vs torch, {cfg}")
-            close(g, dref, f"{algorithm} {name} vs direct, {cfg}")
+        check_parts(got, (ty, tdx, tdw, tdb), direct, str(algorithm), cfg)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -295,13 +289,7 @@ def test_grouped_fold_matches_torch_and_direct(seed):
     direct = jax_conv(cfg, "direct", x, w, b, ct)
     for algorithm in ((T, "gemm", "gemm"), T) if seed % 2 else ((T, "gemm", "gemm"),):
         got = jax_conv(cfg, algorithm, x, w, b, ct)
-        for name, g, t, dref in zip(("y", "dx", "dw", "db"), got, (ty, tdx, tdw, tdb), direct):
-            if t is None:
-                assert g is None
-                continue
-            assert g.shape == t.shape, (algorithm, name, cfg)
-            close(g, t, f"{algorithm} {name} vs torch, {cfg}")
-            close(g, dref, f"{algorithm} {name} vs direct, {cfg}")
+        check_parts(got, (ty, tdx, tdw, tdb), direct, str(algorithm), cfg)
 
 
 def test_grouped_fold_float64_half_and_vmap():

@@ -196,7 +196,7 @@ def _flat_positions(offs: tuple[jax.Array, ...], spec: PoolSpec, dtype: Any, dro
 
 @jax.custom_jvp
 def _materialize(t: jax.Array) -> jax.Array:
-    """Make XLA compute the winning taps once instead of once per backward use.
+    """Make XLA compute ``t`` (the winning taps, or the pooled values) once instead of once per use.
 
     The VJP reads every window's winner once per tap. XLA:CPU fuses cheap producers
     into their consumers even when that recomputes them per use, so without this the
