@@ -19,12 +19,15 @@ forward pass, input gradient and weight gradient of two convolutions timed apart
 whole networks (``--networks``): resnet18, mobilenet_v2, efficientnet_b0 and convnext_tiny from
 torchvision (random init, dropout and stochastic depth off), batch 8, 128x128, ported once with
 ``jaxconv.nn.from_torch``, eval forward and one SGD train step against torch, each network in a fresh
-subprocess so that torch's peak RSS increase over its train step is its own.
+subprocess so that torch's peak RSS increase over its train step is its own. ``--tuned`` adds a
+column of its own: each network program tuned with ``jaxconv.tune`` (a temporary plan file) and timed
+beside the default one, with the tuning time; the targets are judged at the defaults.
 
 Usage::
 
     python experiments/benchmark.py                # default set (no networks), a few minutes
     python experiments/benchmark.py --networks     # only the network rows, several minutes
+    python experiments/benchmark.py --networks --tuned  # and each also tuned by jaxconv.tune, ~30 minutes
     python experiments/benchmark.py --all          # both
     python experiments/benchmark.py --quick        # reduced set with one tiny network, < 1 minute
     python experiments/benchmark.py --json out.json -k conv
@@ -41,6 +44,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,6 +133,8 @@ class Result:
 TORCH_DEVICE = "cpu"
 #: --graph-layout: the activation layout of the ported networks (None: jaxconv.policy's per-backend choice).
 GRAPH_LAYOUT: str | None = None
+#: --tuned: also time each ported network with plans measured by jaxconv.tune (set by main).
+TUNED = False
 
 
 
@@ -759,12 +765,29 @@ def _rss_bytes() -> tuple[int, int]:
         return peak, peak
 
 
-def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int, max_rep: int) -> dict[str, Any]:
+def _tuned_exe(fn: Any, jitted: Any, args: tuple[Any, ...], path: str) -> tuple[Any, float]:
+    """``jaxconv.tune`` ``fn`` on ``args`` into the plan file ``path``, then compile ``jitted`` (``fn`` jitted) with
+    those plans in effect: (the tuned executable, tuning seconds). The plans are in the jit cache key: it retraces."""
+    import jaxconv
+    from jaxconv import tuning
+    t0 = time.perf_counter()
+    jaxconv.tune(fn, *args, path=path, progress=False)  # the plain function: its timing calls donate nothing
+    tune_s = time.perf_counter() - t0
+    with tuning.use_plans(path):
+        exe = jitted.lower(*args).compile()
+    return exe, tune_s
+
+
+def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int, max_rep: int,
+                   tuned: bool = False) -> dict[str, Any]:
     """One network's eval forward and SGD train step, torch's and the ported model's (run in its own process).
 
     torch's train step runs first, before JAX holds any buffer, so that the peak RSS it adds is its own.
+    With ``tuned``, each program is also tuned (``jaxconv.tune`` into a temporary plan file: every conv part and
+    the activation layout measured on this machine) and timed beside the default one, round-robin.
     """
     import copy
+    import tempfile
 
     import optax
     from flax import nnx
@@ -816,8 +839,13 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
 
     def call() -> Any:
         return exe(state, xj)
-    te, out["eval_repeats"] = time_impls({"jaxconv": call, "torch": teval}, budget, min_rep, max_rep)
-    out["eval_s"], out["torch_eval_s"] = te["jaxconv"], te["torch"]
+    eval_calls = {"jaxconv": call, "torch": teval}
+    plan_dir = tempfile.mkdtemp(prefix="jaxconv-bench-plans-") if tuned else ""
+    if tuned:
+        exe_tuned, out["eval_tune_s"] = _tuned_exe(forward, forward, (state, xj), os.path.join(plan_dir, "eval.json"))
+        eval_calls["tuned"] = lambda: exe_tuned(state, xj)
+    te, out["eval_repeats"] = time_impls(eval_calls, budget, min_rep, max_rep)
+    out["eval_s"], out["torch_eval_s"], out["eval_tuned_s"] = te["jaxconv"], te["torch"], te.get("tuned")
 
     ported.train()
     graphdef_t, params, rest = nnx.split(ported, nnx.Param, ...)
@@ -832,16 +860,26 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
 
     carry = {"p": params, "r": rest}
 
-    def run(exe: Any) -> Any:
+    def run(exe: Any, carry: dict[str, Any] = carry) -> Any:
         carry["p"], carry["r"], loss = exe(carry["p"], carry["r"], xj, yj)
         return loss
-    impl = Impl(jitted=jax.jit(step, donate_argnums=(0, 1)), args=(params, rest, xj, yj), run=run)
+    step_jit = jax.jit(step, donate_argnums=(0, 1))
+    impl = Impl(jitted=step_jit, args=(params, rest, xj, yj), run=run)
     exe_t, out["train_compile_s"], out["train_peak_bytes"], out["train_temp_bytes"] = compile_exe(impl)
 
     def call_t() -> Any:
         return run(exe_t)
-    tj, out["train_repeats"] = time_impls({"jaxconv": call_t}, budget, min_rep, max_rep)
-    out["train_s"] = tj["jaxconv"]
+    train_calls = {"jaxconv": call_t}
+    if tuned:
+        # Its own copies of the state: each program donates (and so consumes) the buffers it is given.
+        carry_tuned = {"p": jax.tree.map(jnp.copy, params), "r": jax.tree.map(jnp.copy, rest)}
+        exe_tt, out["train_tune_s"] = _tuned_exe(step, step_jit, (carry_tuned["p"], carry_tuned["r"], xj, yj),
+                                                 os.path.join(plan_dir, "train.json"))
+        train_calls["tuned"] = lambda: run(exe_tt, carry_tuned)
+    tj, out["train_repeats"] = time_impls(train_calls, budget, min_rep, max_rep)
+    out["train_s"], out["train_tuned_s"] = tj["jaxconv"], tj.get("tuned")
+    if plan_dir:
+        shutil.rmtree(plan_dir, ignore_errors=True)
     return out
 
 
@@ -850,6 +888,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
     """Run network_worker in a fresh process (its own peak RSS, no other row's compiled programs) -> two rows."""
     cmd = [sys.executable, os.path.abspath(__file__), "--network-worker", name, "--batch", str(batch),
            "--size", str(size), "--budget", str(budget), "--reps", f"{min_rep},{max_rep}"]
+    if TUNED:
+        cmd.append("--tuned")
     if threads is not None:
         cmd += ["--threads", str(threads)]
     if TORCH_DEVICE != "cpu":
@@ -872,14 +912,15 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
             r.notes["jaxconv"] = note
         return [ev, tr]
     common = {"model": name, "batch": batch, "size": size, "port_s": d.get("port_s")}
-    ev.times = {"jaxconv": d.get("eval_s"), "torch": d.get("torch_eval_s")}
+    ev.times = {"jaxconv": d.get("eval_s"), "torch": d.get("torch_eval_s"), "tuned": d.get("eval_tuned_s")}
     ev.compile_s, ev.peak_bytes = {"jaxconv": d.get("eval_compile_s")}, {"jaxconv": d.get("eval_peak_bytes")}
-    ev.repeats, ev.extra = d.get("eval_repeats", 0), {**common, "mode": "eval", "xla_temp_bytes": d.get("eval_temp_bytes")}
-    tr.times = {"jaxconv": d.get("train_s"), "torch": d.get("torch_train_s")}
+    ev.repeats, ev.extra = d.get("eval_repeats", 0), {**common, "mode": "eval", "xla_temp_bytes": d.get("eval_temp_bytes"),
+                                                      "tune_s": d.get("eval_tune_s")}
+    tr.times = {"jaxconv": d.get("train_s"), "torch": d.get("torch_train_s"), "tuned": d.get("train_tuned_s")}
     tr.compile_s, tr.peak_bytes = {"jaxconv": d.get("train_compile_s")}, {"jaxconv": d.get("train_peak_bytes")}
     tr.repeats = d.get("train_repeats", 0)
     tr.extra = {**common, "mode": "train", "xla_temp_bytes": d.get("train_temp_bytes"), "torch_peak_bytes": d.get("torch_train_peak_bytes"),
-                "torch_peak_kind": d.get("torch_peak_kind")}
+                "torch_peak_kind": d.get("torch_peak_kind"), "tune_s": d.get("train_tune_s")}
     return [ev, tr]
 
 
@@ -1021,15 +1062,17 @@ def _mib(b: float | None) -> str:
 
 def network_table(results: list[Result]) -> str:
     """The whole-network rows: ported with jaxconv.nn.from_torch, against torch on the same inputs."""
-    head = ["network", "jaxconv", "torch", "torch/jaxconv", "compile (jaxconv)", "XLA peak MiB (jaxconv)",
-            "XLA temp MiB (jaxconv)", "torch peak MiB increase", "port"]
+    rows = [r for r in results if r.group == "network"]
+    tuned = any(r.times.get("tuned") for r in rows)  # --tuned: plans measured by jaxconv.tune, a column of their own
+    head = ["network", "jaxconv", "torch", "torch/jaxconv", *(["jaxconv tuned", "torch/tuned", "tuning"] if tuned else []),
+            "compile (jaxconv)", "XLA peak MiB (jaxconv)", "XLA temp MiB (jaxconv)", "torch peak MiB increase", "port"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        if r.group != "network":
-            continue
-        jt, tt = r.times.get("jaxconv"), r.times.get("torch")
-        c, port = r.compile_s.get("jaxconv"), r.extra.get("port_s")
-        row = [r.case, _fmt_t(jt), _fmt_t(tt), _fmt_r(_ratio(tt, jt)), "n/a" if c is None else f"{c:.1f} s",
+    for r in rows:
+        jt, tt, tu = r.times.get("jaxconv"), r.times.get("torch"), r.times.get("tuned")
+        c, port, ts = r.compile_s.get("jaxconv"), r.extra.get("port_s"), r.extra.get("tune_s")
+        row = [r.case, _fmt_t(jt), _fmt_t(tt), _fmt_r(_ratio(tt, jt)),
+               *([_fmt_t(tu), _fmt_r(_ratio(tt, tu)), "n/a" if ts is None else f"{ts:.0f} s"] if tuned else []),
+               "n/a" if c is None else f"{c:.1f} s",
                _mib(r.peak_bytes.get("jaxconv")), _mib(r.extra.get("xla_temp_bytes")), _mib(r.extra.get("torch_peak_bytes")) if r.extra.get("mode") == "train"
                else "-", "n/a" if port is None else f"{port:.1f} s"]
         lines.append("| " + " | ".join(row) + " |")
@@ -1126,13 +1169,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--graph-layout", choices=("auto", "captured", "channels_last"), default="auto",
                     help="activation layout of the ported networks (jaxconv.policy.graph_layout; default auto: "
                          "jaxconv.policy.graph_layouts' per-backend choice)")
+    ap.add_argument("--tuned", action="store_true",
+                    help="network rows: also tune each program with jaxconv.tune (a temporary plan file) and time it "
+                         "beside the default one, in a column of its own (adds 2-5 minutes per network here)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
     ap.add_argument("--reps", default="3,20", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    global TORCH_DEVICE, GRAPH_LAYOUT
+    global TORCH_DEVICE, GRAPH_LAYOUT, TUNED
     GRAPH_LAYOUT = None if args.graph_layout == "auto" else args.graph_layout
+    TUNED = args.tuned
     if args.gpu and torch is not None and torch.cuda.is_available():
         TORCH_DEVICE = "cuda"
     if args.threads is not None:
@@ -1147,7 +1194,7 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = (int(v) for v in args.reps.split(","))
         from jaxconv import policy
         with policy.graph_layout(GRAPH_LAYOUT):  # read while tracing the worker's programs
-            print(json.dumps(network_worker(args.network_worker, args.batch, args.size, budget, lo, hi)))
+            print(json.dumps(network_worker(args.network_worker, args.batch, args.size, budget, lo, hi, tuned=args.tuned)))
         return 0
     min_rep, max_rep = (3, 10) if args.quick else (5, 100)
     net_reps = (3, 3) if args.quick else (3, 20)

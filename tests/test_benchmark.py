@@ -15,12 +15,13 @@ def test_benchmark_quick_writes_table_and_json(tmp_path):
     """oracle: the script's own contract (exit 0, a markdown table, a JSON record per case with every column)."""
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--quick", "--json", str(out)],
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--quick", "--tuned", "--json", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| case | jaxconv | lax | torch | flax |" in proc.stdout
     assert "Targets (issues 8 and 14):" in proc.stdout
-    assert "| network | jaxconv | torch | torch/jaxconv |" in proc.stdout
+    # --tuned: the network rows gain a column of their own (plans measured by jaxconv.tune)
+    assert "| network | jaxconv | torch | torch/jaxconv | jaxconv tuned | torch/tuned | tuning |" in proc.stdout
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["gemm_gflops"]["jax"] > 0
     assert {"cpu", "cores", "jax", "torch"} <= set(data["machine"])
@@ -46,6 +47,7 @@ def test_benchmark_quick_writes_table_and_json(tmp_path):
         assert r["seconds"]["jaxconv"] > 0 and r["seconds"]["torch"] > 0
         assert r["compile_seconds"]["jaxconv"] > 0 and r["peak_bytes"]["jaxconv"] > 0
         assert r["extra"]["port_s"] > 0
+        assert r["seconds"]["tuned"] > 0 and r["extra"]["tune_s"] > 0
     assert nets["train"]["extra"]["torch_peak_bytes"] is not None
     parts = [r for r in records.values() if r["group"] == "parts"]
     assert parts and all(r["seconds"]["jaxconv"] > 0 and r["seconds"]["torch"] > 0 for r in parts)
