@@ -170,6 +170,9 @@ _FOLD_MAX_TERMS = 72
 #   gradient (134 vs 76) are slower over phases, and with 64 input channels (3x3 s2 64->128
 #   @56) the phases lose every part (14 / 78 vs 12 / 26 for dx / dw): input gradient only,
 #   few channels only (the gemm bound). Quiet machine, medians of 7, 2026-12-02.
+#   The stem's forward and weight gradient stay XLA's direct conv: im2col's columns alone (49
+#   strided slices, NHWC) take 58 ms against XLA's whole forward's 21.8, and keeping the forward's
+#   columns for the weight gradient ties (fwd + dw 70 vs 71 ms) while keeping 59 MB more (2026-12-04).
 
 
 # * Dense 3x3 stride-1 convs (ResNet's, VGG's, U-Net's) by Winograd's F(2x2, 3x3)
