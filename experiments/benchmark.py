@@ -900,7 +900,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
     ev = Result(f"{name} eval forward {tag}", "network")
     tr = Result(f"{name} train step SGD {tag}", "network")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        # tuning (--tuned) measures every conv part of both programs: mobilenet_v2's took ~20 minutes here
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600 if TUNED else 1800)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         if proc.returncode != 0 or not lines:
             raise RuntimeError(f"worker exit {proc.returncode}: {(proc.stderr or proc.stdout)[-600:]}")

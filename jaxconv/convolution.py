@@ -152,16 +152,21 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
     fwd, a_dx, a_dw = plan
     y = _ALGORITHMS[fwd](x, w, spec, precision)
     terms = []
+    record = policy._part_recorder  # jaxconv.tuning.recording: which parts the program needs
     if not isinstance(xd, SymbolicZero):
         terms.append(_INPUT_TERMS.get(a_dx, _ALGORITHMS[a_dx])(xd, w, spec, precision))
+        if record is not None:
+            record(spec, "dx")
     if not isinstance(wd, SymbolicZero):
         terms.append(_ALGORITHMS[a_dw](x, wd, spec, precision))
+        if record is not None:
+            record(spec, "dw")
     yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
     return y, yd
 
 
 def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
-    if plan[0] == plan[1] == plan[2]:  # one algorithm: plain autodiff of it
+    if plan[0] == plan[1] == plan[2] and policy._part_recorder is None:  # one algorithm: plain autodiff of it
         return _ALGORITHMS[plan[0]](x, w, spec, precision)
     return _mixed(x, w, spec, plan, precision)
 

@@ -230,6 +230,9 @@ def cpu_plan(spec: ConvSpec) -> Plan:
 measured_plan: Callable[[ConvSpec, str], Plan | None] | None = None
 #: A hook that sees every spec :func:`plans` is asked about (:func:`jaxconv.tuning.recording` installs it).
 _recorder: Callable[[ConvSpec], None] | None = None
+#: A hook told which gradient parts (``"dx"``, ``"dw"``) a traced program differentiates, per spec
+#: (:func:`jaxconv.tuning.recording` installs it; while it is set every conv traces through its custom JVP).
+_part_recorder: Callable[[ConvSpec, str], None] | None = None
 
 
 def _invalid(spec: ConvSpec, plan: Plan) -> str | None:

@@ -40,6 +40,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import platform as _platform_mod
 import statistics
@@ -60,7 +61,7 @@ from jaxconv import policy
 from jaxconv.convolution import conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec, weight_layout_name
 
-__all__ = ["FORMAT", "PARTS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
+__all__ = ["FORMAT", "PARTS", "PRUNE_FACTOR", "PRUNE_SLACK_MS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
            "load_plans", "plan_key", "recording", "tune", "tune_conv", "tune_layout", "use_plans"]
 
 #: The plan file's ``"format"`` and ``"version"``; a file with others is foreign (ignored, rebuilt).
@@ -432,6 +433,25 @@ def recording() -> Iterator[list[ConvSpec]]:
         policy._recorder = previous
 
 
+@contextlib.contextmanager
+def _recording_parts() -> Iterator[dict[ConvSpec, set[str]]]:
+    """Collect, per conv spec traced in this block, the gradient parts the program differentiates
+    (``"dx"`` where the conv's input has a tangent, ``"dw"`` where its weight has one; an eval forward
+    has none). Meant inside :func:`recording`, whose fresh trace tag makes every conv retrace."""
+    used: dict[ConvSpec, set[str]] = {}
+    previous = policy._part_recorder
+
+    def record(spec: ConvSpec, part: str) -> None:
+        used.setdefault(spec, set()).add(part)
+        if previous is not None:
+            previous(spec, part)
+    policy._part_recorder = record
+    try:
+        yield used
+    finally:
+        policy._part_recorder = previous
+
+
 # --- timing ----------------------------------------------------------------------------------
 def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]:
     """Arguments of :func:`jaxconv.conv` whose spec is ``spec`` (the mode and zero pads are one of them)."""
@@ -450,24 +470,38 @@ def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], d
     return x_shape, w_shape, kwargs
 
 
-def _median_ms(f: Callable[..., Any], args: Sequence[Any], algorithm: str, repeats: int, warmup: int) -> float:
+#: A candidate whose one call, after its first, takes this many times the best median of its part so
+#: far cannot win: it is recorded with that one time and not repeated. XLA:CPU's grouped convolution
+#: against the depthwise fold runs 10-100x slower, so tuning MobileNetV2 spent most of its time
+#: repeating losers (the cutoff leaves every winner's median as it was: tests/test_tuning.py).
+PRUNE_FACTOR = 3.0
+#: ... and at least this many ms more: a sub-millisecond conv's single call spikes past 3x its median on a
+#: busy machine (two winners of mobilenet_v2's 60 forward passes were cut off without it), and its
+#: repeats cost little.
+PRUNE_SLACK_MS = 1.0
+
+
+def _median_ms(f: Callable[..., Any], args: Sequence[Any], algorithm: str, repeats: int, warmup: int,
+               cutoff_ms: float = math.inf) -> float:
     """:func:`_time_ms` with the conv ``algorithm`` forced."""
-    return _time_ms(f, args, policy.conv_algorithm(algorithm), repeats, warmup)
+    return _time_ms(f, args, policy.conv_algorithm(algorithm), repeats, warmup, cutoff_ms)
 
 
-def _time_ms(f: Callable[..., Any], args: Sequence[Any], scope: Any, repeats: int, warmup: int) -> float:
+def _time_ms(f: Callable[..., Any], args: Sequence[Any], scope: Any, repeats: int, warmup: int,
+             cutoff_ms: float = math.inf) -> float:
     """Median ms of ``jax.jit(f)(*args)`` over ``repeats`` calls after ``warmup``, compiled inside ``scope``
-    (a policy switch, read while tracing)."""
+    (a policy switch, read while tracing). Every call is timed: where the second one (past the first
+    call's one-off costs) takes more than ``cutoff_ms``, its time is returned at once, a certain loser."""
     with scope:
         compiled = jax.jit(f).lower(*args).compile()
-    for _ in range(warmup):
-        jax.block_until_ready(compiled(*args))
     times = []
-    for _ in range(repeats):
+    for k in range(warmup + repeats):
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        times.append(1e3 * (time.perf_counter() - t0))
+        if k == 1 and times[-1] > cutoff_ms:
+            return times[-1]
+    return statistics.median(times[warmup:])
 
 
 def _describe(spec: ConvSpec, dtype: Any, ident: tuple[str, str, str]) -> str:
@@ -509,9 +543,11 @@ def _tune_spec(spec: ConvSpec, dtype: Any, parts: Sequence[str], repeats: int, w
         if part not in parts:
             continue
         times[part] = {}
-        for a in candidates:
+        # the table's choice first: most often the fastest, it sets the cutoff for the others
+        for a in sorted(candidates, key=lambda a: a != table[i]):
+            cutoff = PRUNE_FACTOR * min(times[part].values(), default=math.inf) + PRUNE_SLACK_MS
             try:
-                times[part][a] = round(_median_ms(f, (x, w, ct), a, repeats, warmup), 4)
+                times[part][a] = round(_median_ms(f, (x, w, ct), a, repeats, warmup, cutoff), 4)
             except Exception as e:  # a formulation that fails here is no candidate (the log says why)
                 log.warning("tune: %s %s failed for %s: %s: %s", part, a, spec, type(e).__name__, e)
         if times[part]:
@@ -535,7 +571,9 @@ def _check_parts(fn: str, parts: Sequence[str]) -> tuple[str, ...]:
 
 
 def _tune_specs(fn: str, specs: Sequence[ConvSpec], dtype: Any, *, path: str | os.PathLike[str] | None, store: bool,
-                parts: Sequence[str], repeats: int, warmup: int, progress: bool) -> dict[ConvSpec, policy.Plan]:
+                parts: Sequence[str], repeats: int, warmup: int, progress: bool,
+                parts_of: dict[ConvSpec, tuple[str, ...]] | None = None) -> dict[ConvSpec, policy.Plan]:
+    """Tune ``specs`` in ``parts`` (or each in ``parts_of[spec]``, those its program runs)."""
     parts = _check_parts(fn, parts)
     if repeats < 1 or warmup < 0:
         raise ValueError(f"{fn}: `repeats` must be >= 1 and `warmup` >= 0, got {repeats}, {warmup}")
@@ -553,16 +591,19 @@ def _tune_specs(fn: str, specs: Sequence[ConvSpec], dtype: Any, *, path: str | o
     new: dict[str, dict[str, Any]] = {}
     try:
         for spec in specs:
-            plan, times = _tune_spec(spec, dtype, parts, repeats, warmup)
+            timed = parts if parts_of is None else parts_of[spec]
+            plan, times = _tune_spec(spec, dtype, timed, repeats, warmup)
             chosen[spec] = plan
-            log.info("%s: %s", _describe(spec, dtype, ident), ", ".join(_summary(part, plan, times) for part in parts))
+            if bar is not None:
+                bar.update(1)
+            if not timed:  # none of the parts asked for runs in the program: the table's plan, nothing stored
+                continue
+            log.info("%s: %s", _describe(spec, dtype, ident), ", ".join(_summary(part, plan, times) for part in timed))
             new[plan_key(spec, dtype, ident[0])] = {
-                "plan": list(plan), "times_ms": times, "parts": list(parts),
+                "plan": list(plan), "times_ms": times, "parts": list(timed),
                 "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "platform": ident[0], "device_kind": ident[1], "jax": ident[2], "dtype": jnp.dtype(dtype).name,
                 "spec": _spec_string(spec)}
-            if bar is not None:
-                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
@@ -621,7 +662,10 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     ``fn`` is traced once, abstractly (the arrays and ``jax.ShapeDtypeStruct`` leaves of the examples;
     other leaves are passed as they are; an NNX model is traced on a copy, so its state is untouched),
     recording every conv spec; each is timed as :func:`tune_conv` does (``dtype``: that of the first
-    floating-point example, else float32), with a tqdm progress bar where tqdm is installed and
+    floating-point example, else float32), in those of ``parts`` that the program runs (the forward
+    pass always, the input gradient where the conv's input is differentiated, the weight gradient
+    where its weight is: an eval forward is tuned in its forward passes only, a train step's first
+    conv has no input gradient), with a tqdm progress bar where tqdm is installed and
     ``progress`` is set. Returns ``{spec: plan}``; with ``store`` the plans go into the plan file
     (default: the enabled file, else :func:`default_path`). With ``layouts``, where ``fn`` runs
     graph-imported torch models, :func:`tune_layout` then times the whole call in each activation
@@ -637,6 +681,7 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     """
     if not callable(fn):
         raise arg_error("tune", "fn", "must be a function or an nnx.Module to trace", type(fn).__name__, exc=TypeError)
+    parts = _check_parts("tune", parts)
     leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
     arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
     traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(leaves, arrays) if a]
@@ -646,15 +691,17 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
         it = iter(flat)
         args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
         return model(*args, **kwargs)
-    with recording() as specs:
+    with recording() as specs, _recording_parts() as used:
         if _is_nnx_module(fn):
             from flax import nnx
             graphdef, state = nnx.split(fn)
             jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state, *traced)
         else:
             jax.eval_shape(functools.partial(call, fn), *traced)
+    # Only the parts the program runs: an eval forward needs no gradient, the stem no input gradient.
+    needed = {spec: tuple(p for p in parts if p == "fwd" or p in used.get(spec, ())) for spec in specs}
     chosen = _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
-                         progress=progress)
+                         progress=progress, parts_of=needed)
     if layouts:
         tune_layout(fn, *example_args, path=path, store=store, repeats=repeats, warmup=warmup, **example_kwargs)
     return chosen

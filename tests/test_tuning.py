@@ -7,12 +7,15 @@ the direct lax path for values (every forced path agrees with it to float32 roun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import subprocess
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -280,6 +283,54 @@ def test_tune_a_function_records_each_distinct_conv(tmp_path):
     assert policy._recorder is None
 
 
+def _net3(params, x):  # data -> conv -> conv -> conv, jitted inside (as jaxconv's ops and a user's layers are)
+    h = jax.jit(lambda x, w: jaxconv.conv2d(x, w, padding=1))(x, params["w1"])
+    h = jaxconv.conv2d(jnp.tanh(h), params["w2"], padding=1)
+    return jaxconv.conv2d(h, jax.lax.stop_gradient(params["w3"]))
+
+
+_P3 = {"w1": jnp.ones((4, 3, 3, 3)), "w2": jnp.ones((4, 4, 3, 3)), "w3": jnp.ones((2, 4, 1, 1))}
+_S3 = [conv_spec("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), None, 1, 1, 1, 1, "zeros", False),
+       conv_spec("conv2d", (2, 4, 8, 8), (4, 4, 3, 3), None, 1, 1, 1, 1, "zeros", False),
+       conv_spec("conv2d", (2, 4, 8, 8), (2, 4, 1, 1), None, 1, 0, 1, 1, "zeros", False)]
+
+
+@pytest.mark.parametrize("program, expected", [
+    ("forward", {}),
+    # the data's conv has no input gradient; the stopped weight has no weight gradient
+    ("grad params", {_S3[0]: {"dw"}, _S3[1]: {"dx", "dw"}, _S3[2]: {"dx"}}),
+    ("grad input", {_S3[0]: {"dx"}, _S3[1]: {"dx"}, _S3[2]: {"dx"}}),
+    ("jvp params", {_S3[0]: {"dw"}, _S3[1]: {"dx", "dw"}, _S3[2]: {"dx"}}),
+])
+def test_recording_parts_sees_which_gradients_a_program_runs(program, expected):
+    """oracle: which of the three convs' inputs and weights carry a tangent, by hand for each program."""
+    x = jax.ShapeDtypeStruct((2, 3, 8, 8), jnp.float32)
+    fns = {"forward": lambda p, x: _net3(p, x).sum(),
+           "grad params": jax.grad(lambda p, x: _net3(p, x).sum()),
+           "grad input": jax.grad(lambda p, x: _net3(p, x).sum(), argnums=1),
+           "jvp params": lambda p, x: jax.jvp(lambda p: _net3(p, x), (p,), (p,))[1]}
+    with tuning.recording() as specs, tuning._recording_parts() as used:
+        jax.eval_shape(fns[program], _P3, x)
+    assert specs == _S3 and used == expected
+    assert policy._part_recorder is None
+
+
+def test_tune_times_only_the_parts_the_program_runs(tmp_path):
+    """oracle: the parts of each stored entry, by hand (see test_recording_parts_sees_which_gradients_a_program_runs);
+    an eval forward stores forward passes only, and the parts not timed keep the table's plan."""
+    x = jax.ShapeDtypeStruct((2, 3, 8, 8), jnp.float32)
+    programs = {"train": (jax.grad(lambda p, x: _net3(p, x).sum()), (["fwd", "dw"], ["fwd", "dx", "dw"], ["fwd", "dx"])),
+                "eval": (_net3, (["fwd"],) * 3)}
+    for name, (fn, parts) in programs.items():
+        jaxconv.tune(fn, _P3, x, path=tmp_path / f"{name}.json", repeats=1, warmup=0, progress=False)
+        entries = {e["spec"]: e for e in tuning.load_plans(tmp_path / f"{name}.json").values()}
+        assert {k: e["parts"] for k, e in entries.items()} == {tuning._spec_string(s): p for s, p in zip(_S3, parts)}
+        for spec in _S3:
+            e = entries[tuning._spec_string(spec)]
+            assert sorted(e["times_ms"]) == sorted(e["parts"])
+            assert all(a == t for part, a, t in zip(tuning.PARTS, e["plan"], policy.cpu_plan(spec)) if part not in e["parts"])
+
+
 def test_tune_an_nnx_model_leaves_it_untouched_and_shows_progress(tmp_path, capsys, monkeypatch):
     """oracle: the model's state before and after; tqdm's bar on stderr, and none (no error) without tqdm."""
     pytest.importorskip("flax", reason="the NNX-model case needs flax (a jaxconv dependency, always installed by CI)")
@@ -327,7 +378,7 @@ def test_fastest_per_part_ties_keep_the_table_and_a_failing_candidate_is_skipped
     that raises is left out with a warning."""
     fake = {("fwd", G): 1.0, ("fwd", D): 2.0, ("dx", G): 3.0, ("dx", D): 3.0, ("dw", H): 0.5}
 
-    def median(f, args, algorithm, repeats, warmup):
+    def median(f, args, algorithm, repeats, warmup, cutoff_ms=math.inf):
         if algorithm == "gemm" and f.__name__ == "dw":
             raise RuntimeError("no such kernel")
         return fake.get((f.__name__, algorithm), 9.0)
@@ -339,6 +390,46 @@ def test_fastest_per_part_ties_keep_the_table_and_a_failing_candidate_is_skipped
     valid = [a for a in policy.ALGORITHMS if policy.valid_for(SPEC, (a, a, a))]
     assert sorted(e["times_ms"]["fwd"]) == sorted(valid) and sorted(e["times_ms"]["dw"]) == sorted(set(valid) - {G})
     assert any("dw gemm failed" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_table_choice_first_and_losers_cut_off_at_prune_factor_times_the_best(tmp_path, monkeypatch):
+    """oracle: made-up timings (no clock): each part times the table's choice first, with no cutoff; every other
+    candidate gets PRUNE_FACTOR times the best median of its part so far plus PRUNE_SLACK_MS."""
+    fake = {G: 2.0, D: 1.0, H: 4.0}
+    calls: dict[str, list[tuple[str, float]]] = {}
+
+    def median(f, args, algorithm, repeats, warmup, cutoff_ms=math.inf):
+        calls.setdefault(f.__name__, []).append((algorithm, cutoff_ms))
+        return fake.get(algorithm, 8.0)
+    monkeypatch.setattr(tuning, "_median_ms", median)
+    tuning.tune_conv(X, W, padding=1, path=tmp_path / "p.json")
+    table = policy.cpu_plan(SPEC)
+    for i, part in enumerate(tuning.PARTS):
+        seen = calls[part]
+        assert seen[0] == (table[i], math.inf), (part, seen)
+        best = math.inf
+        for algorithm, cutoff in seen:
+            assert cutoff == tuning.PRUNE_FACTOR * best + tuning.PRUNE_SLACK_MS, (part, seen)
+            best = min(best, fake.get(algorithm, 8.0))
+
+
+@pytest.mark.parametrize("second_ms, expected, n_calls", [
+    (50.0, 50.0, 2),   # past the cutoff (10 ms): that one time, no more calls
+    (5.0, 4.0, 7),     # below it: the median of the repeats after the warm-up calls
+])
+def test_time_ms_returns_at_once_past_the_cutoff(monkeypatch, second_ms, expected, n_calls):
+    """oracle: a fake clock (each call's duration given): warm-up 2, repeats 5, cutoff 10 ms."""
+    durations = iter([100.0, second_ms, 3.0, 4.0, 4.0, 5.0, 6.0])  # ms; the first call's one-off costs
+    clock = {"now": 0.0, "reads": 0}
+
+    def perf_counter():  # each second reading closes one call
+        clock["reads"] += 1
+        if clock["reads"] % 2 == 0:
+            clock["now"] += next(durations) / 1e3
+        return clock["now"]
+    monkeypatch.setattr(tuning, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    got = tuning._time_ms(lambda x: x + 1, (jnp.ones(3),), contextlib.nullcontext(), repeats=5, warmup=2, cutoff_ms=10.0)
+    assert got == pytest.approx(expected) and clock["reads"] == 2 * n_calls
 
 
 # --- the layout of graph-imported torch models (tune_layout) -------------------------------------
