@@ -1255,8 +1255,9 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - t_start
     print()
-    print(table(results, gemm["jax"]))
-    print()
+    if any(r.group != "network" for r in results):  # --networks alone has no single-op rows
+        print(table(results, gemm["jax"]))
+        print()
     if any(r.group == "network" for r in results):
         print(network_table(results))
         print()
