@@ -27,7 +27,7 @@ Usage::
 
     python experiments/benchmark.py                # default set (no networks), a few minutes
     python experiments/benchmark.py --networks     # only the network rows, several minutes
-    python experiments/benchmark.py --networks --tuned  # and each also tuned by jaxconv.tune, ~30 minutes
+    python experiments/benchmark.py --networks --tuned  # and each also tuned by jaxconv.tune, ~45 minutes
     python experiments/benchmark.py --all          # both
     python experiments/benchmark.py --quick        # reduced set with one tiny network, < 1 minute
     python experiments/benchmark.py --json out.json -k conv
@@ -783,8 +783,8 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
     """One network's eval forward and SGD train step, torch's and the ported model's (run in its own process).
 
     torch's train step runs first, before JAX holds any buffer, so that the peak RSS it adds is its own.
-    With ``tuned``, each program is also tuned (``jaxconv.tune`` into a temporary plan file: every conv part and
-    the activation layout measured on this machine) and timed beside the default one, round-robin.
+    With ``tuned``, each program is also tuned (``jaxconv.tune`` into a temporary plan file: the conv parts it runs
+    and the activation layout measured on this machine) and timed beside the default one, round-robin.
     """
     import copy
     import tempfile
@@ -900,7 +900,7 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
     ev = Result(f"{name} eval forward {tag}", "network")
     tr = Result(f"{name} train step SGD {tag}", "network")
     try:
-        # tuning (--tuned) measures every conv part of both programs: mobilenet_v2's took ~20 minutes here
+        # tuning (--tuned) measures both programs' conv parts and layouts: efficientnet_b0's took ~11 minutes here
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600 if TUNED else 1800)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         if proc.returncode != 0 or not lines:
@@ -1172,7 +1172,7 @@ def main(argv: list[str] | None = None) -> int:
                          "jaxconv.policy.graph_layouts' per-backend choice)")
     ap.add_argument("--tuned", action="store_true",
                     help="network rows: also tune each program with jaxconv.tune (a temporary plan file) and time it "
-                         "beside the default one, in a column of its own (adds 2-5 minutes per network here)")
+                         "beside the default one, in a column of its own (adds 1-11 minutes per network here)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)

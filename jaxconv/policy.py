@@ -231,7 +231,8 @@ measured_plan: Callable[[ConvSpec, str], Plan | None] | None = None
 #: A hook that sees every spec :func:`plans` is asked about (:func:`jaxconv.tuning.recording` installs it).
 _recorder: Callable[[ConvSpec], None] | None = None
 #: A hook told which gradient parts (``"dx"``, ``"dw"``) a traced program differentiates, per spec
-#: (:func:`jaxconv.tuning.recording` installs it; while it is set every conv traces through its custom JVP).
+#: (``jaxconv.tuning._recording_parts`` installs it for :func:`jaxconv.tuning.tune`; while it is set every conv
+#: traces through its custom JVP, which reports the tangents it gets).
 _part_recorder: Callable[[ConvSpec, str], None] | None = None
 
 

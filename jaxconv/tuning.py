@@ -473,7 +473,7 @@ def _conv_arguments(spec: ConvSpec) -> tuple[tuple[int, ...], tuple[int, ...], d
 #: A candidate whose one call, after its first, takes this many times the best median of its part so
 #: far cannot win: it is recorded with that one time and not repeated. XLA:CPU's grouped convolution
 #: against the depthwise fold runs 10-100x slower, so tuning MobileNetV2 spent most of its time
-#: repeating losers (the cutoff leaves every winner's median as it was: tests/test_tuning.py).
+#: repeating losers (tests/test_tuning.py pins the cutoff each candidate gets and the early return).
 PRUNE_FACTOR = 3.0
 #: ... and at least this many ms more: a sub-millisecond conv's single call spikes past 3x its median on a
 #: busy machine (two winners of mobilenet_v2's 60 forward passes were cut off without it), and its
