@@ -3,7 +3,7 @@
 Each public function validates its arguments once into a frozen, hashable
 :class:`jaxconv.shapes.ConvSpec` (cached on the static shapes) and runs one jitted inner
 function. What the spec describes can be computed several ways (XLA's convolution, the
-same with extra high padding, im2col + GEMM), separately for the forward pass and each
+same with extra high padding, im2col + GEMM, one GEMM per kernel tap, ...), separately for the forward pass and each
 gradient; :mod:`jaxconv.policy` chooses per backend, and this module holds the formulations.
 """
 
@@ -25,6 +25,8 @@ from jaxconv.depthwise import depthwise_taps, grouped_fold
 from jaxconv.padding import pad_spatial
 from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
+from jaxconv.tap_gemm import tap_gemm_conv
+from jaxconv.tap_gemm import weight_term as tap_gemm_weight_term
 from jaxconv.taps import conv_tap
 from jaxconv.winograd import input_term as winograd_input_term
 from jaxconv.winograd import winograd_conv
@@ -129,11 +131,13 @@ def _taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
 
 
 _ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": _taps, "phases": phase_conv,
-               "winograd": winograd_conv}
-# The input-gradient term of an algorithm whose transpose is not its plain autodiff (jaxconv/winograd.py:
-# the term is the linear transpose of a Winograd conv of the cotangent). Every other algorithm's term is
-# the algorithm itself, applied to the input's tangent.
+               "winograd": winograd_conv, "tap_gemm": tap_gemm_conv}
+# The input- and weight-gradient terms of an algorithm whose transpose is not its plain autodiff: each is
+# written as the linear transpose of the gradient's fast form (jaxconv/winograd.py: the input gradient as a
+# Winograd conv of the cotangent; jaxconv/tap_gemm.py: the weight gradient as one X_t^T G GEMM per tap).
+# Every other algorithm's term is the algorithm itself, applied to that tangent.
 _INPUT_TERMS: dict[str, Any] = {"winograd": winograd_input_term}
+_WEIGHT_TERMS: dict[str, Any] = {"tap_gemm": tap_gemm_weight_term}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -158,7 +162,7 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
         if record is not None:
             record(spec, "dx")
     if not isinstance(wd, SymbolicZero):
-        terms.append(_ALGORITHMS[a_dw](x, wd, spec, precision))
+        terms.append(_WEIGHT_TERMS.get(a_dw, _ALGORITHMS[a_dw])(x, wd, spec, precision))
         if record is not None:
             record(spec, "dw")
     yd = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)

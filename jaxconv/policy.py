@@ -17,7 +17,7 @@ under the other choice.
 >>> from jaxconv import policy
 >>> spec = jaxconv.shapes.conv_spec("conv2d", (64, 1, 28, 28), (6, 1, 5, 5), None, 1, 2, 1, 1, "zeros", False)
 >>> policy.cpu_plan(spec)
-('gemm', 'gemm', 'direct')
+('gemm', 'gemm', 'tap_gemm')
 >>> with policy.conv_algorithm("direct"):
 ...     policy.plans(spec)
 {'cpu': ('direct', 'direct', 'direct'), 'default': ('direct', 'direct', 'direct')}
@@ -35,6 +35,7 @@ from jax import lax
 from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
 
 from jaxconv.shapes import ConvSpec
+from jaxconv.tap_gemm import supports as tap_gemm_supports
 from jaxconv.winograd import supports as winograd_supports
 
 __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_graph_layout", "cpu_plan",
@@ -42,9 +43,10 @@ __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
 #: the tap fold of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv
-#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), and Winograd's
-#: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`).
-ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases", "winograd")
+#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's
+#: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
+#: kernel tap without im2col columns (groups 1; :mod:`jaxconv.tap_gemm`).
+ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases", "winograd", "tap_gemm")
 Plan = tuple[str, str, str]
 #: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
 ACCELERATORS = ("cuda", "rocm", "tpu")
@@ -194,6 +196,36 @@ _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_MIN_MACS = 2 ** 27  # batch * out positions * in * out channels * 9
 
 
+# * The weight gradient of a dense conv as one GEMM per kernel tap (jaxconv/tap_gemm.py, no im2col
+#   columns). Inside a train step XLA:CPU runs that gradient as a YNNPACK convolution whose window is
+#   the whole output, slow on small outputs. Against that form, timed alone (batch 8, channels-last,
+#   XLA -> tap GEMMs, ms): 3x3 s1 64@32 24.7 -> 12.0, 48@32 9.8 -> 4.1, 32@32 7.6 -> 3.5, 128@28
+#   31.1 -> 25.4, 256@14 32.2 -> 22.4, 512@7 38.3 -> 22.8; 3x3 s2 64->128 @32 10.0 -> 4.2, 256->512
+#   @8 10.3 -> 5.6; NCHW 64@32 30.2 -> 13.3; with few input channels (RGB stems) at any size: 7x7 s2
+#   3->64 @128 40.4 -> 18.9, 3x3 3->64 @128 68.0 -> 27.2. XLA keeps larger outputs with more channels
+#   (32@64 23.8 -> 31.2, 16@64 3.3 -> 4.8, 64@56 a tie) and few channels at any size (through
+#   jaxconv.conv2d: 16@32 3.4 -> 3.5; LeNet's conv2 6->16 5x5 @14, batch 64, 2.1 -> 2.9; its conv1
+#   1->6 0.9 -> 0.9, padded 2.6 -> 2.0). Hence outputs of at most 32x32 positions with at least 32
+#   input channels, or at most 4 input channels at any size; 2-d only (1-d and 3-d not measured); the
+#   4x4 outputs keep im2col's GEMM (512@4 6.2 against 13.1). Timed alone through jaxconv.conv2d, XLA
+#   may give the same gradient to Eigen instead, a tie (0.7-1.4x), so the whole programs decided, with
+#   and without this rule timed alternately in one process (train step, batch 8, 128x128): resnet18
+#   1.11x and 1.21x (two runs, 10 / 8 rounds, 0.99-1.35), convnext_tiny 1.03x, mobilenet_v2 1.01x,
+#   regnet_y_400mf 0.98x (the last three change only their stems and downsampling convs; within
+#   noise). AMD EPYC, 2 threads, a VM at about half its best speed (2026-12-04, session 14).
+_TAP_GEMM_MAX_OUT = 32 * 32  # prod(out_spatial)
+_TAP_GEMM_MIN_CHANNELS = 32  # in_channels, on those small outputs
+_TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
+
+
+def _weight_grad(spec: ConvSpec, xla: str) -> str:
+    """XLA's weight gradient (``xla``), or one GEMM per tap where that measured faster (above)."""
+    if spec.n != 2 or spec.groups != 1 or math.prod(spec.kernel) == 1:
+        return xla
+    small_out = math.prod(spec.out_spatial) <= _TAP_GEMM_MAX_OUT and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS
+    return "tap_gemm" if small_out or spec.in_channels <= _TAP_GEMM_MAX_RGB else xla
+
+
 def cpu_plan(spec: ConvSpec) -> Plan:
     """The CPU plan for a spec, from the measured table above (pure, deterministic)."""
     unpadded = not any(lo or hi for lo, hi in spec.lax_pads)
@@ -213,16 +245,18 @@ def cpu_plan(spec: ConvSpec) -> Plan:
         if k_elems == 1 and unpadded:
             return ("gemm", "gemm", "gemm")
         if spec.n == 2 and spec.in_channels * k_elems <= _GEMM_MAX_K and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
-            return ("gemm", "gemm", xla)
+            return ("gemm", "gemm", _weight_grad(spec, xla))
         if spec.n == 2 and math.prod(spec.out_spatial) <= _GEMM_MAX_OUT_TINY and patch_elems <= _GEMM_MAX_PATCH_ELEMS:
             return ("gemm", "gemm", "gemm")
     if (winograd_supports(spec) and min(spec.in_channels, spec.out_channels) >= _WINOGRAD_MIN_CHANNELS
             and spec.in_channels * taps_elems >= _WINOGRAD_MIN_MACS):
-        return ("winograd", "winograd", xla)
+        return ("winograd", "winograd", _weight_grad(spec, xla))
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
-        return (xla, "phases", xla)
-    return (xla, xla, xla)
+        return (xla, "phases", _weight_grad(spec, xla))
+    if patch_elems < _GEMM_MIN_PATCH_ELEMS:  # all dispatch: XLA's one op
+        return (xla, xla, xla)
+    return (xla, xla, _weight_grad(spec, xla))
 
 
 #: A hook for measured plans (:mod:`jaxconv.tuning` installs it): ``(spec, platform) -> plan or None``.
@@ -243,6 +277,8 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
     if "winograd" in plan and not winograd_supports(spec):
         return (f"conv algorithm 'winograd' needs a 2-d 3x3 conv with stride 1, dilation 1 and groups 1, got kernel "
                 f"{spec.kernel}, stride {spec.stride}, dilation {spec.dilation}, groups={spec.groups}")
+    if "tap_gemm" in plan and not tap_gemm_supports(spec):
+        return f"conv algorithm 'tap_gemm' needs a dense conv (groups=1), got groups={spec.groups}"
     if "taps" in plan and spec.groups == 1 < spec.in_channels:
         return (f"conv algorithm 'taps' needs a grouped or depthwise conv (groups > 1, or groups == in_channels), "
                 f"got groups=1 with in_channels={spec.in_channels}")
@@ -251,7 +287,7 @@ def _invalid(spec: ConvSpec, plan: Plan) -> str | None:
 
 def valid_for(spec: ConvSpec, plan: Plan) -> bool:
     """Whether every part of ``plan`` can compute ``spec`` (``"taps"`` needs ``groups > 1`` or a depthwise conv,
-    ``"phases"`` a strided conv, ``"winograd"`` a 3x3 stride-1 one)."""
+    ``"phases"`` a strided conv, ``"winograd"`` a 3x3 stride-1 one, ``"tap_gemm"`` ``groups == 1``)."""
     return _invalid(spec, plan) is None
 
 
