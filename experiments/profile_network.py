@@ -13,6 +13,7 @@ Usage::
     python experiments/profile_network.py resnet18 --mode train --top 30
     python experiments/profile_network.py tiny_resnet --size 32 --hlo /tmp/tiny.hlo
     python experiments/profile_network.py mobilenet_v2 --compare-layouts   # captured vs channels-last
+    python experiments/profile_network.py resnet18 --mode train --compare-without tap_gemm   # judge a CPU rule
 
 Times are milliseconds per call (summed over XLA's threads, so a kind's total can exceed the wall
 time of the call when thunks run concurrently).
@@ -98,19 +99,12 @@ def profile(f: Any, args: tuple[Any, ...], calls: int) -> tuple[float, dict[str,
     return wall, dict(by_op), dict(by_kind)
 
 
-def compare_layouts(f: Any, args: tuple[Any, ...], rounds: int) -> dict[str, Any]:
-    """Both activation layouts (jaxconv.policy.LAYOUTS) compiled in this process and timed alternately.
-
-    ``rounds`` rounds of one call each, the order flipped every round, so that the machine's drift
-    meets both alike; returns the median ms per layout and the median of the per-round speed-ups
-    channels-last over captured (above 1: channels-last is faster) with their range.
-    """
-    exes = {}
-    for layout in policy.LAYOUTS:
-        with policy.graph_layout(layout):  # read while tracing
-            exes[layout] = f.lower(*args).compile()
+def _alternate(exes: dict[str, Any], args: tuple[Any, ...], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each compiled program: ``rounds`` rounds of one call each, the order flipped
+    every round, so that the machine's drift meets all alike."""
+    for exe in exes.values():
         for _ in range(2):
-            jax.block_until_ready(exes[layout](*args))
+            jax.block_until_ready(exe(*args))
     times: dict[str, list[float]] = {k: [] for k in exes}
     order = list(exes)
     for r in range(rounds):
@@ -118,9 +112,56 @@ def compare_layouts(f: Any, args: tuple[Any, ...], rounds: int) -> dict[str, Any
             t0 = time.perf_counter()
             jax.block_until_ready(exes[k](*args))
             times[k].append(time.perf_counter() - t0)
-    ups = sorted(a / b for a, b in zip(times["captured"], times["channels_last"]))
+    return times
+
+
+def _summary(times: dict[str, list[float]], slow: str, fast: str) -> dict[str, Any]:
+    ups = sorted(a / b for a, b in zip(times[slow], times[fast]))
     return {"ms": {k: 1e3 * float(np.median(v)) for k, v in times.items()}, "speedup": float(np.median(ups)),
             "range": (ups[0], ups[-1])}
+
+
+def compare_layouts(f: Any, args: tuple[Any, ...], rounds: int) -> dict[str, Any]:
+    """Both activation layouts (jaxconv.policy.LAYOUTS) compiled in this process and timed alternately.
+
+    Returns the median ms per layout and the median of the per-round speed-ups channels-last over
+    captured (above 1: channels-last is faster) with their range.
+    """
+    exes = {}
+    for layout in policy.LAYOUTS:
+        with policy.graph_layout(layout):  # read while tracing
+            exes[layout] = f.lower(*args).compile()
+    return _summary(_alternate(exes, args, rounds), "captured", "channels_last")
+
+
+def compare_without(name: str, batch: int, size: int, mode: str, algorithm: str, rounds: int) -> dict[str, Any]:
+    """The default program against the same network with every CPU-plan part that is ``algorithm``
+    replaced by XLA's own convolution (:func:`jaxconv.policy.xla_algorithm`), timed alternately.
+
+    How a CPU-table rule is judged in a whole network (the tap-GEMM weight gradients: resnet18's train
+    step 1.11-1.21x). Returns the median ms of ``"default"`` and ``"without"``, the median per-round
+    speed-up of the default (above 1: the rule helps) with its range, and how many conv specs had a
+    part replaced (``"replaced"``; 0: the two programs are the same).
+    """
+    if algorithm not in policy.ALGORITHMS:
+        raise ValueError(f"compare_without: unknown conv algorithm {algorithm!r}; one of {policy.ALGORITHMS}")
+    table = policy.cpu_plan
+    replaced: set[Any] = set()
+
+    def without(spec: Any) -> policy.Plan:
+        plan = table(spec)
+        if algorithm in plan:
+            replaced.add(spec)
+        return tuple(policy.xla_algorithm(spec) if a == algorithm else a for a in plan)  # type: ignore[return-value]
+    exes = {}
+    for label in ("default", "without"):
+        policy.cpu_plan = table if label == "default" else without  # read while tracing: a fresh port each
+        try:
+            f, args = build(name, batch, size, mode)
+            exes[label] = f.lower(*args).compile()
+        finally:
+            policy.cpu_plan = table
+    return {**_summary(_alternate(exes, args, rounds), "without", "default"), "replaced": len(replaced)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-layouts", type=int, nargs="?", const=15, metavar="ROUNDS",
                     help="instead of the profile: time the captured and the channels-last program alternately "
                          "in this process (default 15 rounds)")
+    ap.add_argument("--compare-without", metavar="ALGORITHM",
+                    help="instead of the profile: time the default program against the same network with the CPU "
+                         "plan's uses of this conv algorithm (e.g. tap_gemm) replaced by XLA's conv, alternately")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds of --compare-without (default 10)")
     a = ap.parse_args(argv)
+    if a.compare_without:
+        c = compare_without(a.network, a.batch, a.size, a.mode, a.compare_without, a.rounds)
+        print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: default "
+              f"{c['ms']['default']:.1f} ms, without {a.compare_without} {c['ms']['without']:.1f} ms; speed-up of the "
+              f"default {c['speedup']:.2f}x (per-round range {c['range'][0]:.2f}-{c['range'][1]:.2f}, {a.rounds} rounds; "
+              f"{c['replaced']} conv shapes changed)")
+        return 0
     f, args = build(a.network, a.batch, a.size, a.mode)
     if a.compare_layouts:
         c = compare_layouts(f, args, a.compare_layouts)

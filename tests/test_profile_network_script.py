@@ -51,3 +51,20 @@ def test_compare_layouts_times_both_programs_alternately():
     c = pn.compare_layouts(f, args, rounds=3)
     assert set(c["ms"]) == {"captured", "channels_last"} and all(v > 0 for v in c["ms"].values())
     assert c["range"][0] <= c["speedup"] <= c["range"][1]
+
+
+def test_compare_without_replaces_the_algorithm_and_times_both(capsys):
+    """oracle: the comparison's own arithmetic and the CPU table. Both programs are timed the same number of
+    rounds; the speed-up lies within its range; jaxconv.policy.cpu_plan is restored afterwards; an unknown
+    algorithm is a ValueError naming the function and the value."""
+    from jaxconv import policy
+
+    pn = _load()
+    table = policy.cpu_plan
+    c = pn.compare_without("tiny_resnet", 4, 32, "train", "tap_gemm", rounds=3)
+    assert policy.cpu_plan is table
+    assert c["replaced"] >= 1  # the 3-channel stem's weight gradient: tap GEMMs by default
+    assert set(c["ms"]) == {"default", "without"} and all(v > 0 for v in c["ms"].values())
+    assert c["range"][0] <= c["speedup"] <= c["range"][1]
+    with pytest.raises(ValueError, match=r"compare_without: unknown conv algorithm 'fft'"):
+        pn.compare_without("tiny_resnet", 2, 16, "train", "fft", rounds=1)
