@@ -17,7 +17,7 @@ under the other choice.
 >>> from jaxconv import policy
 >>> spec = jaxconv.shapes.conv_spec("conv2d", (64, 1, 28, 28), (6, 1, 5, 5), None, 1, 2, 1, 1, "zeros", False)
 >>> policy.cpu_plan(spec)
-('gemm', 'gemm', 'tap_gemm')
+('gemm', 'gemm', 'direct')
 >>> with policy.conv_algorithm("direct"):
 ...     policy.plans(spec)
 {'cpu': ('direct', 'direct', 'direct'), 'default': ('direct', 'direct', 'direct')}
@@ -196,23 +196,27 @@ _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_MIN_MACS = 2 ** 27  # batch * out positions * in * out channels * 9
 
 
-# * The weight gradient of a dense conv as one GEMM per kernel tap (jaxconv/tap_gemm.py, no im2col
-#   columns). Inside a train step XLA:CPU runs that gradient as a YNNPACK convolution whose window is
-#   the whole output, slow on small outputs. Against that form, timed alone (batch 8, channels-last,
-#   XLA -> tap GEMMs, ms): 3x3 s1 64@32 24.7 -> 12.0, 48@32 9.8 -> 4.1, 32@32 7.6 -> 3.5, 128@28
-#   31.1 -> 25.4, 256@14 32.2 -> 22.4, 512@7 38.3 -> 22.8; 3x3 s2 64->128 @32 10.0 -> 4.2, 256->512
-#   @8 10.3 -> 5.6; NCHW 64@32 30.2 -> 13.3; with few input channels (RGB stems) at any size: 7x7 s2
-#   3->64 @128 40.4 -> 18.9, 3x3 3->64 @128 68.0 -> 27.2. XLA keeps larger outputs with more channels
-#   (32@64 23.8 -> 31.2, 16@64 3.3 -> 4.8, 64@56 a tie) and few channels at any size (through
-#   jaxconv.conv2d: 16@32 3.4 -> 3.5; LeNet's conv2 6->16 5x5 @14, batch 64, 2.1 -> 2.9; its conv1
-#   1->6 0.9 -> 0.9, padded 2.6 -> 2.0). Hence outputs of at most 32x32 positions with at least 32
-#   input channels, or at most 4 input channels at any size; 2-d only (1-d and 3-d not measured); the
-#   4x4 outputs keep im2col's GEMM (512@4 6.2 against 13.1). Timed alone through jaxconv.conv2d, XLA
-#   may give the same gradient to Eigen instead, a tie (0.7-1.4x), so the whole programs decided, with
-#   and without this rule timed alternately in one process (train step, batch 8, 128x128): resnet18
-#   1.11x and 1.21x (two runs, 10 / 8 rounds, 0.99-1.35), convnext_tiny 1.03x, mobilenet_v2 1.01x,
-#   regnet_y_400mf 0.98x (the last three change only their stems and downsampling convs; within
-#   noise). AMD EPYC, 2 threads, a VM at about half its best speed (2026-12-04, session 14).
+# * The weight gradient of a channels-last dense conv as one GEMM per kernel tap (jaxconv/tap_gemm.py,
+#   no im2col columns). Inside a train step XLA:CPU runs that gradient as a YNNPACK convolution whose
+#   window is the whole output, slow on small outputs. Timed alone against XLA's weight gradient of
+#   the same conv (batch 8, NHWC, torch's OIHW weight, XLA -> tap GEMMs, ms, the programs compiled in
+#   one process and timed alternately, medians of 7): 3x3 s1 64@32 31.0 -> 14.4, 256@14 22.5 -> 14.1;
+#   3x3 s2 64->128 @32 7.5 -> 5.0; the stem 7x7 s2 3->64 @128 31.4 -> 19.6, @224 267 -> 102; and
+#   (best of 3 medians of 9 against a conv with its padding in the window) 48@32 9.8 -> 4.1, 32@32 7.6
+#   -> 3.5, 128@28 31.1 -> 25.4, 512@7 38.3 -> 22.8, 3x3 3->64 @128 68.0 -> 27.2. XLA keeps larger
+#   outputs with more channels (64@56 52.4 -> 57.5, 32@64 23.8 -> 31.2, 16@64 3.3 -> 4.8) and few
+#   channels at any size (16@32 3.4 -> 3.5; LeNet's conv2 6->16 5x5 @14, batch 64, 2.1 -> 2.9), and
+#   every NCHW conv: there each tap's slice is transposed before its GEMM (64@32 30.7 -> 30.0, 256@14
+#   23.8 -> 25.5, 3x3 s2 64->128 @32 6.7 -> 11.8, the stem @128 33.0 -> 192, @224 157 -> 584). Hence
+#   channels-last convs with outputs of at most 32x32 positions and at least 32 input channels, or at
+#   most 4 input channels (RGB stems) at any size; 2-d only (1-d and 3-d not measured); the 4x4
+#   outputs keep im2col's GEMM (512@4 6.2 against 13.1). A ported network's train program runs
+#   channels-last on CPU (cpu_graph_layout below), so these are its weight gradients. The whole
+#   programs, with and without this rule, timed alternately in one process (train step, batch 8,
+#   128x128; experiments/profile_network.py NET --mode train --compare-without tap_gemm): resnet18
+#   1.11x, 1.21x and 1.14x (three runs, 8-10 rounds, 0.99-1.35), convnext_tiny 1.03x, mobilenet_v2
+#   1.01x, regnet_y_400mf 0.98x (the last three change only their stems and downsampling convs;
+#   within noise). AMD EPYC, 2 threads, a VM at about half its best speed (2026-12-04, session 14).
 _TAP_GEMM_MAX_OUT = 32 * 32  # prod(out_spatial)
 _TAP_GEMM_MIN_CHANNELS = 32  # in_channels, on those small outputs
 _TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
@@ -220,7 +224,7 @@ _TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
 
 def _weight_grad(spec: ConvSpec, xla: str) -> str:
     """XLA's weight gradient (``xla``), or one GEMM per tap where that measured faster (above)."""
-    if spec.n != 2 or spec.groups != 1 or math.prod(spec.kernel) == 1:
+    if spec.n != 2 or spec.groups != 1 or math.prod(spec.kernel) == 1 or not spec.channels_last:
         return xla
     small_out = math.prod(spec.out_spatial) <= _TAP_GEMM_MAX_OUT and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS
     return "tap_gemm" if small_out or spec.in_channels <= _TAP_GEMM_MAX_RGB else xla

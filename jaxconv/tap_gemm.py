@@ -8,18 +8,17 @@ and the output positions, with no im2col columns: each slice is read once, by it
 
 Why: inside a network's train step XLA:CPU runs a dense conv's weight gradient as a YNNPACK
 convolution whose window is the whole output, far below its GEMM rate on small outputs. Measured on
-this project's 2-core machine against that form (a conv with its padding in the window, timed alone;
-AMD EPYC, batch 8, channels-last, weight gradient, XLA -> tap GEMMs, ms, best of 3 medians of 9,
-2026-12-04, a VM running ~2x slower than its best): 3x3 s1 64->64 @32 24.7 -> 12.0; 128->128 @28
-31.1 -> 25.4; 256->256 @14 32.2 -> 22.4; 512->512 @7 38.3 -> 22.8; 3x3 s2 64->128 @32 10.0 -> 4.2;
-128->256 @16 5.6 -> 3.7; 256->512 @8 10.3 -> 5.6; the ResNet stem 7x7 s2 3->64 @128 40.4 -> 18.9.
-XLA keeps the lead on large outputs with few channels (32->32 @64 23.8 -> 31.2, 16->16 @64 3.3 ->
-4.8; 64->64 @56 a tie), where its window is long and the per-tap GEMMs re-read the cotangent once
-per tap (:func:`jaxconv.policy.cpu_plan` draws that line). Timed alone through ``jaxconv.conv2d``,
-XLA sometimes hands the same weight gradient to its Eigen convolution instead, which ties with the
-tap GEMMs (0.7-1.4x, 64->64 @32 12.0 against 12.9), so the measure that decided is the whole step:
-resnet18's train step (batch 8, 128x128), the programs with and without the tap GEMMs timed
-alternately in one process, ran 1.11x and 1.21x faster in two runs (10 / 8 rounds).
+this project's 2-core machine (AMD EPYC, batch 8, channels-last with torch's OIHW weight, weight
+gradient, XLA -> tap GEMMs, ms, both compiled in one process and timed alternately, medians of 7,
+2026-12-04, a VM running ~2x slower than its best): 3x3 s1 64->64 @32 31.0 -> 14.4; 256->256 @14
+22.5 -> 14.1; 3x3 s2 64->128 @32 7.5 -> 5.0; the ResNet stem 7x7 s2 3->64 @128 31.4 -> 19.6, @224
+267 -> 102. XLA keeps the lead on large outputs (64->64 @56 52.4 -> 57.5; 32->32 @64 23.8 -> 31.2),
+where its window is long and the per-tap GEMMs re-read the cotangent once per tap, and on NCHW
+convs, whose tap slices are transposed before each GEMM (the stem @128 33.0 -> 192):
+:func:`jaxconv.policy.cpu_plan` draws those lines. The whole programs decided: resnet18's train
+step (batch 8, 128x128), with and without the tap GEMMs timed alternately in one process
+(``experiments/profile_network.py resnet18 --mode train --compare-without tap_gemm``), ran 1.11x,
+1.21x and 1.14x faster in three runs.
 
 The orientation matters. With few input channels (an RGB stem) each tap is ``X_t^T G``, a
 ``(C_in, C_out)`` block; ``G^T X_t`` (what autodiff of the forward's ``X_t @ W_t`` with a torch

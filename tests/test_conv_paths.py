@@ -206,27 +206,24 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
-D, H, G, T, P, W, TG = "direct", "direct_hipad", "gemm", "taps", "phases", "winograd", "tap_gemm"
+D, H, G, T, P, W = "direct", "direct_hipad", "gemm", "taps", "phases", "winograd"
 SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
-    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, TG)),  # ResNet stem: padded explicitly; dx over stride phases, dw per tap
-    (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, TG)),  # strided, many channels: no phases; 28x28 out: dw per tap
+    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, H)),  # ResNet stem: padded explicitly; dx over stride phases
+    (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, H)),  # strided, many channels: no phases
     (((8, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1), (G, G, G)),  # ResNet's last stage at 128x128: tiny output
-    (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (W, W, TG)),  # 3x3 s1: Winograd, the weight gradient per tap
+    (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (W, W, D)),  # 3x3 s1: Winograd, XLA's weight gradient (NCHW: tests/test_tap_gemm.py has channels-last)
     (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (W, W, D)),  # 56x56 out: XLA's weight gradient
-    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (W, W, TG)),
-    (((8, 32, 64, 64), (32, 32, 3, 3), 1, 1, 1), (W, W, D)),  # 64x64 out, 32 channels: XLA's weight gradient
-    (((8, 64, 32, 32), (128, 64, 3, 3), 2, 1, 1), (H, H, TG)),  # ResNet-18's downsampling conv at 128x128
+    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (W, W, D)),
     (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), (W, W, H)),  # VALID: the weight gradient's window padded
     (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), (G, G, G)),  # 1x1: a GEMM
-    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), (G, G, TG)),  # LeNet-like conv: few channels; one input channel: dw per tap
-    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), (G, G, TG)),  # d2l LeNet conv1 (padding 2)
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet-like conv: few channels
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), (G, G, D)),  # d2l LeNet conv1 (padding 2)
     (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet conv2
     (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), (G, G, G)),  # strided 1x1 shortcut
     (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (T, T, T)),  # depthwise: the tap fold (jaxconv/depthwise.py)
     (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (T, T, T)),
-    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, D)),  # K = 144 but 4.7M patch elements: too big; 16 channels: XLA's dw
-    (((8, 3, 128, 128), (32, 3, 3, 3), 2, 1, 1), (G, G, TG)),  # MobileNet's / EfficientNet's stem
+    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, D)),  # K = 144 but 4.7M patch elements: too big
     (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), (H, H, H)),  # tiny: no gemm, all dispatch
     (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), (D, D, D)),  # tiny 1x1
     (((16, 8, 200), (16, 8, 1), 1, 0, 1), (G, G, G)),  # 1-d 1x1

@@ -164,9 +164,9 @@ def test_weight_gradient_runs_in_the_measured_form(cin, channels_last):
     assert any(e.primitive.name == "optimization_barrier" for e in _eqns(jaxpr)) == transposed
 
 
-def test_weight_grad_function_and_cpu_plan():
+def test_weight_grad_function_and_errors():
     """oracle: the direct path's weight gradient (jaxconv.tap_gemm.weight_grad called directly, HWIO and
-    OIHW); the measured CPU rule (jaxconv/policy.py); forcing it on a grouped conv is a ValueError naming the rule."""
+    OIHW); forcing it on a grouped conv is a ValueError naming the rule."""
     r = np.random.default_rng(4)
     x = jnp.asarray(r.standard_normal((2, 9, 8, 12)).astype(np.float32))
     for layout in (None, "OIHW"):  # unpadded: weight_grad takes the mode-padded input, as the ops hand it over
@@ -177,10 +177,35 @@ def test_weight_grad_function_and_cpu_plan():
         with force("direct"):
             ref = jax.vjp(lambda w, layout=layout: jaxconv.conv2d(x, w, None, 2, 0, channels_last=True, weight_layout=layout), w0)[1](g)[0]
         close(np.asarray(tap_gemm.weight_grad(x, g, spec)), np.asarray(ref), f"weight_grad {layout}")
-    stem = conv_spec("conv2d", (8, 3, 224, 224), (64, 3, 7, 7), None, 2, 3, 1, 1, "zeros", False)
-    assert policy.cpu_plan(stem)[2] == TG  # few input channels: at any size
-    assert policy.cpu_plan(conv_spec("conv2d", (8, 64, 56, 56), (64, 64, 3, 3), None, 1, 1, 1, 1, "zeros", False))[2] == "direct"
-    assert policy.cpu_plan(conv_spec("conv2d", (8, 16, 32, 32), (16, 16, 3, 3), None, 1, 1, 1, 1, "zeros", False))[2] != TG
-    assert policy.plans(stem)["default"] == policy.DIRECT  # a CPU measurement: never an accelerator's plan
     with force(TG), pytest.raises(ValueError, match=r"conv_algorithm: conv algorithm 'tap_gemm' needs a dense conv \(groups=1\), got groups=2"):
         jaxconv.conv2d(jnp.ones((1, 4, 6, 6)), jnp.ones((4, 2, 3, 3)), groups=2)
+
+
+CL_TABLE = [
+    # NHWC (x shape), OIHW weight (a ported network's channels-last program), stride, padding -> weight gradient
+    (((8, 128, 128, 3), (64, 3, 7, 7), 2, 3), TG),  # ResNet stem at 128x128: few input channels, any size
+    (((8, 224, 224, 3), (64, 3, 7, 7), 2, 3), TG),  # and at 224x224
+    (((8, 128, 128, 3), (32, 3, 3, 3), 2, 1), TG),  # MobileNet's / EfficientNet's stem
+    (((8, 32, 32, 64), (64, 64, 3, 3), 1, 1), TG),  # ResNet-18's 64-channel 3x3 at 128x128
+    (((8, 32, 32, 64), (128, 64, 3, 3), 2, 1), TG),  # its downsampling conv
+    (((8, 7, 7, 512), (512, 512, 3, 3), 1, 1), TG),
+    (((8, 56, 56, 64), (64, 64, 3, 3), 1, 1), "direct"),  # 56x56 out: XLA's
+    (((8, 64, 64, 32), (32, 32, 3, 3), 1, 1), "direct"),  # 64x64 out
+    (((8, 32, 32, 16), (16, 16, 3, 3), 1, 1), "direct"),  # 16 channels: a tie, XLA's
+    (((8, 4, 4, 512), (512, 512, 3, 3), 1, 1), "gemm"),  # 4x4 out: im2col's GEMM
+    (((8, 32, 32, 64), (64, 64, 1, 1), 1, 0), "gemm"),  # 1x1: a GEMM
+    (((1, 8, 8, 2), (3, 2, 3, 3), 1, 0), "direct_hipad"),  # tiny: all dispatch
+]
+
+
+@pytest.mark.parametrize("args, expected", CL_TABLE)
+def test_cpu_plan_weight_gradient_channels_last(args, expected):
+    """oracle: the measured CPU rule (jaxconv/policy.py): the weight gradient of a channels-last dense 2-d conv
+    with a small output and >= 32 input channels, or <= 4 input channels, is the tap GEMMs; the same conv NCHW
+    keeps XLA's (each tap's slice would be transposed); every other backend keeps XLA's convolution."""
+    xs, ws, s, p = args
+    spec = conv_spec("conv2d", xs, ws, None, s, p, 1, 1, "zeros", True, None, "OIHW")
+    assert policy.cpu_plan(spec)[2] == expected
+    assert policy.plans(spec)["default"] == policy.DIRECT
+    nchw = conv_spec("conv2d", (xs[0], xs[3], xs[1], xs[2]), ws, None, s, p, 1, 1, "zeros", False)
+    assert TG not in policy.cpu_plan(nchw)
