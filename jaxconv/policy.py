@@ -220,6 +220,17 @@ _WINOGRAD_MIN_MACS = 2 ** 27  # batch * out positions * in * out channels * 9
 _TAP_GEMM_MAX_OUT = 32 * 32  # prod(out_spatial)
 _TAP_GEMM_MIN_CHANNELS = 32  # in_channels, on those small outputs
 _TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
+# * The input gradient of a strided channels-last dense conv (ResNet's 3x3 s2 downsampling), and its
+#   forward on small outputs, as the tap GEMMs too (the input gradient: one GEMM per tap of the
+#   cotangent, padded back into place and summed). Batch 8, NHWC, OIHW weight, XLA (direct_hipad) ->
+#   tap GEMMs, fwd / dx, ms, one process, alternately, medians of 9: 3x3 s2 64->128 @32 4.44 / 3.48 ->
+#   3.46 / 2.74; 128->256 @16 4.50 / 3.57 -> 3.55 / 3.10; 64->128 @56 15.4 / 16.4 -> 15.7 / 13.8 (the
+#   forward a tie on a 28x28 output); 32->64 @32 1.61 / 1.56 -> 1.54 / 1.10. Stride 1 loses to
+#   Winograd (64@32 4.1 / 4.1 -> 7.5 / 6.7), the stem's forward to XLA (@128 12.3 -> 201; its input
+#   gradient, 52 -> 29 there, ties at 224, 129 -> 127, so phases stay). resnet18's train step (batch 8,
+#   128x128), with and without this rule, timed alternately: 1.045x (10 rounds, 0.98-1.16). 2026-12-04.
+_TAP_GEMM_FWD_MAX_OUT = 16 * 16  # prod(out_spatial): the forward only on small outputs
+_TAP_GEMM_FWD_MIN_CHANNELS = 64
 
 
 def _weight_grad(spec: ConvSpec, xla: str) -> str:
@@ -267,6 +278,10 @@ def cpu_plan(spec: ConvSpec) -> Plan:
         return (xla, "phases", _weight_grad(spec, xla))
     if patch_elems < _GEMM_MIN_PATCH_ELEMS:  # all dispatch: XLA's one op
         return (xla, xla, xla)
+    if (spec.n == 2 and spec.groups == 1 and spec.channels_last and k_elems > 1 and any(s > 1 for s in spec.stride)
+            and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS):
+        small = math.prod(spec.out_spatial) <= _TAP_GEMM_FWD_MAX_OUT and spec.in_channels >= _TAP_GEMM_FWD_MIN_CHANNELS
+        return ("tap_gemm" if small else xla, "tap_gemm", _weight_grad(spec, xla))
     return (xla, xla, _weight_grad(spec, xla))
 
 

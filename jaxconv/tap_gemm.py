@@ -18,7 +18,9 @@ convs, whose tap slices are transposed before each GEMM (the stem @128 33.0 -> 1
 :func:`jaxconv.policy.cpu_plan` draws those lines. The whole programs decided: resnet18's train
 step (batch 8, 128x128), with and without the tap GEMMs timed alternately in one process
 (``experiments/profile_network.py resnet18 --mode train --compare-without tap_gemm``), ran 1.11x,
-1.21x and 1.14x faster in three runs.
+1.21x and 1.14x faster in three runs. The CPU plan also takes the forward pass and the input gradient
+of strided channels-last convs from here (ResNet's 3x3 s2 downsampling: 1.15-1.4x XLA's input gradient;
+the figures are in :mod:`jaxconv.policy`); with those, 1.17x (10 rounds, 1.11-1.29).
 
 The orientation matters. With few input channels (an RGB stem) each tap is ``X_t^T G``, a
 ``(C_in, C_out)`` block; ``G^T X_t`` (what autodiff of the forward's ``X_t @ W_t`` with a torch

@@ -59,14 +59,16 @@ def test_random_configs_match_torch_and_xla(seed):
 @pytest.mark.parametrize("cin", [3, 16])  # either side of tap_gemm.FEW_CHANNELS: both orientations
 def test_resnet_shapes_match_torch(cin, channels_last):
     """oracle: torch CPU. A stem-like 7x7 stride-2 conv and a 3x3 stride-2 one with padding 3 / 1, batch 2,
-    values and gradients, in the CPU's default plan (whose weight gradient is the tap GEMMs)."""
+    values and gradients, with the tap GEMMs as the weight gradient and in every part (the CPU plans'
+    uses)."""
     for k, s, p in ((7, 2, 3), (3, 2, 1)):
         cfg = dict(n=2, groups=1, cin=cin, cout=8, spatial=(20, 18), k=(k, k), s=(s, s), d=(1, 1), mode="zeros",
                    pads=((p, p), (p, p)), batch=2, bias=True, channels_last=channels_last, torch_weight=True)
         x, w, b, r = make_arrays(cfg, k * cin)
         ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
         ref = jax_conv(cfg, "direct", x, w, b, ct)
-        check_parts(jax_conv(cfg, ("direct", "direct", TG), x, w, b, ct), (ty, tdx, tdw, tdb), ref, "dw", cfg)
+        for plan in (("direct", "direct", TG), TG):  # the stems' and the strided convs' CPU plans
+            check_parts(jax_conv(cfg, plan, x, w, b, ct), (ty, tdx, tdw, tdb), ref, f"{plan}", cfg)
 
 
 @pytest.mark.parametrize("shape, wshape, stride, padding, dilation", [
@@ -187,7 +189,7 @@ CL_TABLE = [
     (((8, 224, 224, 3), (64, 3, 7, 7), 2, 3), TG),  # and at 224x224
     (((8, 128, 128, 3), (32, 3, 3, 3), 2, 1), TG),  # MobileNet's / EfficientNet's stem
     (((8, 32, 32, 64), (64, 64, 3, 3), 1, 1), TG),  # ResNet-18's 64-channel 3x3 at 128x128
-    (((8, 32, 32, 64), (128, 64, 3, 3), 2, 1), TG),  # its downsampling conv
+    (((8, 32, 32, 64), (128, 64, 3, 3), 2, 1), TG),  # its downsampling conv (and its forward and input gradient)
     (((8, 7, 7, 512), (512, 512, 3, 3), 1, 1), TG),
     (((8, 56, 56, 64), (64, 64, 3, 3), 1, 1), "direct"),  # 56x56 out: XLA's
     (((8, 64, 64, 32), (32, 32, 3, 3), 1, 1), "direct"),  # 64x64 out
@@ -207,5 +209,24 @@ def test_cpu_plan_weight_gradient_channels_last(args, expected):
     spec = conv_spec("conv2d", xs, ws, None, s, p, 1, 1, "zeros", True, None, "OIHW")
     assert policy.cpu_plan(spec)[2] == expected
     assert policy.plans(spec)["default"] == policy.DIRECT
+    nchw = conv_spec("conv2d", (xs[0], xs[3], xs[1], xs[2]), ws, None, s, p, 1, 1, "zeros", False)
+    assert TG not in policy.cpu_plan(nchw)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (((8, 32, 32, 64), (128, 64, 3, 3), 2, 1), (TG, TG, TG)),  # ResNet-18's downsampling conv at 128x128: 16x16 out
+    (((8, 56, 56, 64), (128, 64, 3, 3), 2, 1), ("direct_hipad", TG, TG)),  # 28x28 out: XLA's forward (a tie)
+    (((8, 32, 32, 32), (64, 32, 3, 3), 2, 1), ("direct_hipad", TG, TG)),  # 32 channels: the input gradient only
+    (((8, 32, 32, 16), (32, 16, 3, 3), 2, 1), ("gemm", "gemm", "direct_hipad")),  # 16 channels: im2col's GEMM
+    (((8, 128, 128, 3), (64, 3, 7, 7), 2, 3), ("direct_hipad", "phases", TG)),  # the stem: phases for dx
+    (((8, 32, 32, 64), (64, 64, 3, 3), 1, 1), ("winograd", "winograd", TG)),  # stride 1: Winograd's
+])
+def test_cpu_plan_of_strided_channels_last_convs(args, expected):
+    """oracle: the measured CPU rule (jaxconv/policy.py): a strided channels-last dense conv with >= 32 input
+    channels takes the tap GEMMs' input gradient, and their forward too on outputs of at most 16x16 with >= 64
+    channels; NCHW keeps XLA's."""
+    xs, ws, s, p = args
+    spec = conv_spec("conv2d", xs, ws, None, s, p, 1, 1, "zeros", True, None, "OIHW")
+    assert policy.cpu_plan(spec) == expected
     nchw = conv_spec("conv2d", (xs[0], xs[3], xs[1], xs[2]), ws, None, s, p, 1, 1, "zeros", False)
     assert TG not in policy.cpu_plan(nchw)
