@@ -10,7 +10,6 @@ gradient; :mod:`jaxconv.policy` chooses per backend, and this module holds the f
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from typing import Any
 
@@ -27,7 +26,7 @@ from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
 from jaxconv.tap_gemm import tap_gemm_conv
 from jaxconv.tap_gemm import weight_term as tap_gemm_weight_term
-from jaxconv.taps import conv_tap
+from jaxconv.taps import conv_taps
 from jaxconv.winograd import input_term as winograd_input_term
 from jaxconv.winograd import winograd_conv
 
@@ -70,14 +69,7 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     n, cl = spec.n, spec.channels_last
     if not cl and spec.weight_hwio:  # NCHW with an HWIO weight: the OIHW form
         w = jnp.transpose(w, (n + 1, n, *range(n)))
-    sp_axes = range(1, n + 1) if cl else range(2, n + 2)
-    if any(lo or hi for lo, hi in spec.lax_pads):
-        cfg = [(0, 0, 0)] * x.ndim
-        for ax, (lo, hi) in zip(sp_axes, spec.lax_pads):
-            cfg[ax] = (lo, hi, 0)
-        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
-    taps = [conv_tap(x, sp_axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
-            for offs in itertools.product(*(range(k) for k in spec.kernel))]
+    taps = conv_taps(x, spec)
     batch, t, length = x.shape[0], len(taps), math.prod(spec.out_spatial)
     if spec.groups > 1:
         return _grouped_gemm(taps, w, spec, precision)
@@ -170,7 +162,10 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
 
 
 def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
-    if plan[0] == plan[1] == plan[2] and policy._part_recorder is None:  # one algorithm: plain autodiff of it
+    # One algorithm whose gradients are its plain autodiff: no custom JVP. An algorithm with its own
+    # input- or weight-gradient term (Winograd, the tap GEMMs) always takes _mixed, which applies them.
+    if (plan[0] == plan[1] == plan[2] and plan[1] not in _INPUT_TERMS and plan[2] not in _WEIGHT_TERMS
+            and policy._part_recorder is None):
         return _ALGORITHMS[plan[0]](x, w, spec, precision)
     return _mixed(x, w, spec, plan, precision)
 

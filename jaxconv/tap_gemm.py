@@ -46,17 +46,15 @@ every layout, n-d, stride, dilation and padding.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.custom_derivatives import SymbolicZero
 
 from jaxconv.shapes import ConvSpec
-from jaxconv.taps import conv_tap
+from jaxconv.taps import conv_taps
 
 __all__ = ["supports", "tap_gemm_conv", "weight_grad", "weight_term"]
 
@@ -85,19 +83,6 @@ def _spatial_axes(spec: ConvSpec) -> range:
     return range(1, spec.n + 1) if spec.channels_last else range(2, spec.n + 2)
 
 
-def _padded_taps(x: jax.Array, spec: ConvSpec) -> list[tuple[tuple[int, ...], jax.Array]]:
-    """(kernel offset, tap) for every offset in row-major kernel order: the strided slices of ``x``
-    padded by ``spec.lax_pads`` that each kernel offset multiplies."""
-    axes = _spatial_axes(spec)
-    if any(lo or hi for lo, hi in spec.lax_pads):
-        cfg = [(0, 0, 0)] * x.ndim
-        for ax, (lo, hi) in zip(axes, spec.lax_pads):
-            cfg[ax] = (lo, hi, 0)
-        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
-    return [(offs, conv_tap(x, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial))
-            for offs in itertools.product(*(range(k) for k in spec.kernel))]
-
-
 def _weight_tap(w: jax.Array, offs: tuple[int, ...], spec: ConvSpec) -> tuple[jax.Array, int]:
     """The weight's 2-d slice at kernel offset ``offs`` and the index of its input-channel dim:
     ``(C_out, C_in)`` of torch's OIHW (dim 1), ``(C_in, C_out)`` of HWIO (dim 0)."""
@@ -109,7 +94,7 @@ def _weight_tap(w: jax.Array, offs: tuple[int, ...], spec: ConvSpec) -> tuple[ja
 def _forward(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
     n = spec.n
     y = None
-    for offs, t in _padded_taps(x, spec):
+    for offs, t in zip(itertools.product(*(range(k) for k in spec.kernel)), conv_taps(x, spec)):
         wt, c_dim = _weight_tap(w, offs, spec)
         if spec.channels_last:  # (N, *out, C) x (C, O) -> (N, *out, O)
             term = lax.dot_general(t, wt, (((n + 1,), (c_dim,)), ((), ())), precision=precision)
@@ -136,11 +121,11 @@ def weight_grad(x: jax.Array, g: jax.Array, spec: ConvSpec, precision: Any = Non
     if spec.channels_last and c > FEW_CHANNELS:
         # G^T copied once, then (O, rows) x (rows, C) per tap: both operands as XLA:CPU's GEMM takes them.
         gt = lax.optimization_barrier(g.reshape(-1, o).T)
-        rows = [lax.dot(gt, t.reshape(-1, c), precision=precision) for _, t in _padded_taps(x, spec)]
+        rows = [lax.dot(gt, t.reshape(-1, c), precision=precision) for t in conv_taps(x, spec)]
         dw = jnp.stack(rows).reshape(*spec.kernel, o, c)  # HWOI
         return jnp.transpose(dw, (*range(n), n + 1, n) if spec.weight_hwio else (n, n + 1, *range(n)))
     rows = []
-    for _, t in _padded_taps(x, spec):
+    for t in conv_taps(x, spec):
         if spec.channels_last:  # (rows, C)^T (rows, O): the measured form (see the module docstring)
             rows.append(lax.dot_general(t.reshape(-1, c), g.reshape(-1, o), (((0,), (0,)), ((), ())),
                                         precision=precision))
@@ -162,28 +147,11 @@ def weight_term(x: jax.Array, wd: jax.Array, spec: ConvSpec, precision: Any) -> 
     return jax.linear_transpose(lambda ct: weight_grad(x, ct, spec, precision), ct_aval)(wd)[0]
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _tap_gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
-    return _forward(x, w, spec, precision)
-
-
-@functools.partial(_tap_gemm.defjvp, symbolic_zeros=True)
-def _tap_gemm_jvp(spec: ConvSpec, precision: Any, primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
-    x, w = primals
-    xd, wd = tangents
-    y = _forward(x, w, spec, precision)
-    terms = []
-    if not isinstance(xd, SymbolicZero):
-        terms.append(_forward(xd, w, spec, precision))
-    if not isinstance(wd, SymbolicZero):
-        terms.append(weight_term(x, wd, spec, precision))
-    return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
-
-
 def tap_gemm_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = None) -> jax.Array:
     """The ``"tap_gemm"`` conv formulation of a dense ``spec`` (:func:`supports`) for a batched,
     mode-padded ``x`` (``spec.lax_pads`` still to apply): NCHW or NHWC (``spec.channels_last``),
-    OIHW or HWIO weights; differentiable, its weight gradient :func:`weight_grad`.
+    OIHW or HWIO weights. Plain autodiff gives its input gradient; ``jaxconv.convolution`` takes the
+    weight gradient from :func:`weight_term` (as :func:`jaxconv.winograd.input_term`).
 
     Output size per spatial dim: ``floor((in + lo + hi - d*(k-1) - 1)/s) + 1``.
 
@@ -194,4 +162,4 @@ def tap_gemm_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = N
     Array([[[[45., 54.],
              [81., 90.]]]], dtype=float32)
     """
-    return _tap_gemm(x, w, spec, precision)
+    return _forward(x, w, spec, precision)

@@ -25,13 +25,14 @@ import numpy as np
 from jax import lax
 
 from jaxconv._plumbing import strided_slice
-from jaxconv.shapes import PoolSpec, WindowAxis
+from jaxconv.shapes import ConvSpec, PoolSpec, WindowAxis
 
 __all__ = [
     "MAX_UNROLLED_TAPS",
     "axis_taps",
     "bshape",
     "conv_tap",
+    "conv_taps",
     "first",
     "fold_windows",
     "grid_const",
@@ -101,6 +102,29 @@ def conv_tap(x: jax.Array, axes: Sequence[int], offsets: Sequence[int], strides:
     for ax, o, s, n in zip(axes, offsets, strides, out):
         start[ax], limit[ax], step[ax] = o, o + s * (n - 1) + 1, s
     return strided_slice(x, start, limit, step)
+
+
+def conv_taps(x: jax.Array, spec: ConvSpec) -> list[jax.Array]:
+    """Every kernel tap of a convolution over a batched, mode-padded ``x``: ``x`` zero-padded by
+    ``spec.lax_pads`` on its spatial dims (NCHW, or NHWC with ``spec.channels_last``), then one
+    :func:`conv_tap` per kernel offset, in row-major kernel order (the weight's kernel-dim order).
+
+    The im2col GEMM and the tap GEMMs (:mod:`jaxconv.tap_gemm`) read their taps through this.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxconv.shapes import conv_spec
+    >>> spec = conv_spec("conv1d", (1, 1, 5), (1, 1, 2), None, 2, 0, 1, 1, "zeros", False)
+    >>> [t.tolist() for t in conv_taps(jnp.arange(1.0, 6.0).reshape(1, 1, 5), spec)]
+    [[[[1.0, 3.0]]], [[[2.0, 4.0]]]]
+    """
+    axes = range(1, spec.n + 1) if spec.channels_last else range(2, spec.n + 2)
+    if any(lo or hi for lo, hi in spec.lax_pads):
+        cfg = [(0, 0, 0)] * x.ndim
+        for ax, (lo, hi) in zip(axes, spec.lax_pads):
+            cfg[ax] = (lo, hi, 0)
+        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    return [conv_tap(x, axes, [a * d for a, d in zip(offs, spec.dilation)], spec.stride, spec.out_spatial)
+            for offs in itertools.product(*(range(k) for k in spec.kernel))]
 
 
 def tap(x: jax.Array, ax: WindowAxis, axis: int, a: int, fill: Any) -> jax.Array:

@@ -17,7 +17,8 @@ The result is the same sum in another order, the transforms' additions rounded l
 ``tests/test_winograd.py`` against torch and XLA's convolution, values and gradients. Half
 types are computed in float32 and rounded once at the end.
 
-Gradients (a custom JVP, as :mod:`jaxconv.depthwise`): the input gradient of a stride-1 3x3
+Gradients (the conv's custom JVP in :mod:`jaxconv.convolution`, which takes :func:`input_term`
+for the input tangent): the input gradient of a stride-1 3x3
 conv is itself a 3x3 stride-1 conv of the cotangent (kernel flipped, in/out channels swapped,
 padding ``2 - p``), so the input tangent is written as the linear transpose of that Winograd
 conv and reverse mode runs it in the fast form (plain autodiff would transpose the 16 strided
@@ -36,14 +37,12 @@ policy leaves unused: it measured 1-2.4x slower than XLA's weight gradient (64 @
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._plumbing import strided_slice
 from jaxconv.shapes import ConvSpec
@@ -159,24 +158,6 @@ def input_term(xd: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> j
     return jax.linear_transpose(adjoint, ct_aval)(xd)[0]
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _winograd(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
-    return _forward(x, w, spec, precision)
-
-
-@functools.partial(_winograd.defjvp, symbolic_zeros=True)
-def _winograd_jvp(spec: ConvSpec, precision: Any, primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
-    x, w = primals
-    xd, wd = tangents
-    y = _forward(x, w, spec, precision)
-    terms = []
-    if not isinstance(xd, SymbolicZero):
-        terms.append(input_term(xd, w, spec, precision))
-    if not isinstance(wd, SymbolicZero):
-        terms.append(_forward(x, wd, spec, precision))
-    return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
-
-
 def winograd_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = None) -> jax.Array:
     """The ``"winograd"`` conv formulation of ``spec`` (:func:`supports`) for a batched, mode-padded
     ``x`` (``spec.lax_pads`` still to apply): NCHW or NHWC (``spec.channels_last``), OIHW or HWIO weights.
@@ -192,5 +173,5 @@ def winograd_conv(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = N
     """
     dtype = jnp.result_type(x, w)
     if jnp.dtype(dtype).itemsize < 4:  # half types: transforms and products in float32, one rounding
-        return _winograd(x.astype(jnp.float32), w.astype(jnp.float32), spec, precision).astype(dtype)
-    return _winograd(x, w, spec, precision)
+        return _forward(x.astype(jnp.float32), w.astype(jnp.float32), spec, precision).astype(dtype)
+    return _forward(x, w, spec, precision)
