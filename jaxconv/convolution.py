@@ -3,7 +3,7 @@
 Each public function validates its arguments once into a frozen, hashable
 :class:`jaxconv.shapes.ConvSpec` (cached on the static shapes) and runs one jitted inner
 function. What the spec describes can be computed several ways (XLA's convolution, the
-same with extra high padding, im2col + GEMM, one GEMM per kernel tap, ...), separately for the forward pass and each
+same with extra high padding, im2col + GEMM whole or over chunks of the batch, one GEMM per kernel tap, ...), separately for the forward pass and each
 gradient; :mod:`jaxconv.policy` chooses per backend, and this module holds the formulations.
 """
 
@@ -94,6 +94,45 @@ def _gemm(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     return y.reshape(batch, c_out, *spec.out_spatial)
 
 
+# The im2col columns of one step of "gemm_scan" are at most this many bytes, so that they are built,
+# multiplied and (in the backward) rebuilt while they are in cache, where the whole batch's columns stream
+# through memory: the ResNet stem's NCHW weight gradient (7x7 s2 3->64 @224, batch 8) takes 37 ms per image
+# (7.4 MB of columns), 46 ms two images at a time and 86-100 ms for the whole batch at once (AMD EPYC,
+# 2026-12-05; jaxconv/policy.py has the measurements that put it in the CPU plan).
+_SCAN_CHUNK_BYTES = 8 * 2 ** 20
+
+
+def scan_chunk(spec: ConvSpec, batch: int | None = None, itemsize: int = 4) -> int:
+    """The images per step of ``"gemm_scan"``: the largest divisor of the batch whose im2col columns fit
+    :data:`_SCAN_CHUNK_BYTES` (at least one image; the whole batch, i.e. plain ``"gemm"``, where they all fit).
+    ``batch`` is the input's (``spec.batch`` unless a vmap folded its dim into it).
+
+    >>> from jaxconv.shapes import conv_spec
+    >>> scan_chunk(conv_spec("conv2d", (8, 3, 224, 224), (64, 3, 7, 7), None, 2, 3, 1, 1, "zeros", False))
+    1
+    >>> scan_chunk(conv_spec("conv2d", (8, 64, 32, 32), (64, 64, 3, 3), None, 1, 1, 1, 1, "zeros", False))
+    2
+    """
+    per_image = spec.in_channels * math.prod(spec.kernel) * math.prod(spec.out_spatial) * itemsize
+    batch = spec.batch if batch is None else batch
+    limit = max(1, _SCAN_CHUNK_BYTES // per_image)
+    return max(c for c in range(1, min(batch, limit) + 1) if batch % c == 0)
+
+
+def _gemm_scan(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    # The im2col GEMM over equal chunks of the batch in a lax.scan, each step's body rematerialised in the
+    # backward pass (jax.checkpoint): reverse mode rebuilds a chunk's columns for its gradients instead of
+    # keeping every chunk's, so only the input is kept (the memory of XLA's own convolution) and the columns
+    # never leave the cache. The weight gradient is the scan's transpose: one GEMM per chunk, accumulated.
+    batch = x.shape[0]
+    chunk = scan_chunk(spec, batch, x.dtype.itemsize)
+    if chunk >= batch:
+        return _gemm(x, w, spec, precision)
+    body = jax.checkpoint(lambda xc, w: _gemm(xc, w, spec, precision))
+    _, ys = lax.scan(lambda carry, xc: (carry, body(xc, w)), None, x.reshape(batch // chunk, chunk, *x.shape[1:]))
+    return ys.reshape(batch, *ys.shape[2:])
+
+
 def _grouped_gemm(taps: list[jax.Array], w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
     """The im2col GEMM of a grouped conv: one GEMM per group, batched over the groups, each contracting
     that group's ``C / groups`` channels x kernel taps. Its transposes (the parts the CPU policy uses it
@@ -122,7 +161,7 @@ def _taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     return (depthwise_taps if spec.groups == spec.in_channels else grouped_fold)(x, w, spec, precision)
 
 
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "taps": _taps, "phases": phase_conv,
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "gemm_scan": _gemm_scan, "taps": _taps, "phases": phase_conv,
                "winograd": winograd_conv, "tap_gemm": tap_gemm_conv}
 # The input- and weight-gradient terms of an algorithm whose transpose is not its plain autodiff: each is
 # written as the linear transpose of the gradient's fast form (jaxconv/winograd.py: the input gradient as a

@@ -42,11 +42,11 @@ __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "
            "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
-#: the tap fold of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv
+#: the same over cache-sized chunks of the batch in a ``lax.scan`` (``"gemm_scan"``), the tap fold of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv
 #: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's
 #: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
 #: kernel tap without im2col columns (groups 1; :mod:`jaxconv.tap_gemm`).
-ALGORITHMS = ("direct", "direct_hipad", "gemm", "taps", "phases", "winograd", "tap_gemm")
+ALGORITHMS = ("direct", "direct_hipad", "gemm", "gemm_scan", "taps", "phases", "winograd", "tap_gemm")
 Plan = tuple[str, str, str]
 #: The platforms ``lax.platform_dependent`` can branch on besides ``"cpu"``.
 ACCELERATORS = ("cuda", "rocm", "tpu")
@@ -231,14 +231,58 @@ _TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
 #   128x128), with and without this rule, timed alternately: 1.045x (10 rounds, 0.98-1.16). 2026-12-04.
 _TAP_GEMM_FWD_MAX_OUT = 16 * 16  # prod(out_spatial): the forward only on small outputs
 _TAP_GEMM_FWD_MIN_CHANNELS = 64
+# * NCHW dense convs' weight gradients, and strided ones' forward, as the im2col GEMM over cache-sized
+#   chunks of the batch ("gemm_scan", jaxconv/convolution.py: a lax.scan whose steps build, multiply and,
+#   rematerialised in the backward, rebuild one chunk's columns). XLA:CPU's NCHW weight gradient is its
+#   slowest and least stable part: the ResNet stem's (7x7 s2 3->64 @224, batch 8) took 78 ms on
+#   2026-12-02, 170-270 ms on 2026-12-05 on the same kind of machine (torch 20-24). The whole batch's
+#   columns at once lost (86-113 ms: the columns stream through memory); a chunk's stay in cache.
+#   Batch 8, NCHW, OIHW, plan -> gemm_scan, fwd / dw ms, one process, round-robin, min of 3 medians of
+#   5 (AMD EPYC, 2 threads, 2026-12-05): the stem @224 33 / 170-222 -> 25 / 51-56, @128 9.5 / 25.1 -> 8.3 /
+#   9.4; 3x3 s2 64->128 @56 12-15 / 16-18 -> 9.3-12 / 11-16, @32 4.8 / 4.7 -> 2.8 / 2.8; 128->256 @16 3.3 /
+#   6.3 -> 2.4 / 2.3; 32->64 @64 dw 14.9 -> 6.4; the weight gradient of stride-1 convs (their forward is
+#   Winograd's): 64@56 51-54 -> 24-25, 128@28 26-36 -> 18-26, 64@32 16.2 -> 10.5, 128@16 6.9 -> 5.5,
+#   256@8 5.5 -> 4.2, 32@64 19.1 -> 11.3, 3->64 @128 68 -> 24.5, 64@224 batch 1 262 -> 209. The forward
+#   of stride-1 convs loses to Winograd (64@32 5.2 -> 7.8), their input gradient (a col2im per chunk)
+#   loses everywhere (the stem 38 -> 76, 3x3 s2 @56 11 -> 16), and so does everything with few output
+#   channels, where the GEMM is thin and the columns cost more than it saves (3x3 16->16 @112 dw 7.8 ->
+#   15.8; LeNet's 1->6 and 6->16 keep XLA's, or tie). Whole VJPs (fwd + dx + dw): the stem @224 251 -> 92,
+#   3x3 s2 64->128 @56 28-40 -> 27, 64@56 77 -> 62, 128@28 45 -> 38. Channels-last convs keep the tap
+#   GEMMs on outputs of at most 32x32 and RGB stems (the chunked GEMM's NHWC stem dw 12.2 -> 15.3 @128,
+#   99 -> 124 @224; 3x3 s2 64->128 @32 2.6 -> 3.7, @56 8.2 -> 11.6). On larger outputs channels-last
+#   convs with HWIO weights (jaxconv's NHWC default) take its weight gradient where they have >= 64 input
+#   channels (3x3 64@56: XLA's 50-57 -> 27 ms, the VJP 65 -> 35; 32@64 16 -> 14, a tie); with torch's OIHW
+#   weight the columns' (C, *kernel) order, the weight's, interleaves taps and channels, and it loses
+#   (64@56 50 -> 68, 32@64 16 -> 56), so ported networks (OIHW) keep XLA's there.
+_SCAN_MIN_OUT_CHANNELS = 32
+_SCAN_HWIO_MIN_IN_CHANNELS = 64
+
+
+def _nchw_scan(spec: ConvSpec) -> bool:
+    """Whether an NCHW conv is one whose weight gradient (and, strided, forward) the chunked im2col GEMM runs (above)."""
+    return (spec.n == 2 and spec.groups == 1 and not spec.channels_last and math.prod(spec.kernel) > 1
+            and spec.out_channels >= _SCAN_MIN_OUT_CHANNELS)
+
+
+def _forward(spec: ConvSpec, xla: str) -> str:
+    """XLA's forward (``xla``), or the chunked im2col GEMM for a strided NCHW conv (above)."""
+    return "gemm_scan" if _nchw_scan(spec) and any(s > 1 for s in spec.stride) else xla
 
 
 def _weight_grad(spec: ConvSpec, xla: str) -> str:
-    """XLA's weight gradient (``xla``), or one GEMM per tap where that measured faster (above)."""
+    """XLA's weight gradient (``xla``), or one GEMM per tap (channels-last) or the chunked im2col GEMM (NCHW)
+    where that measured faster (above)."""
+    if _nchw_scan(spec):
+        return "gemm_scan"
     if spec.n != 2 or spec.groups != 1 or math.prod(spec.kernel) == 1 or not spec.channels_last:
         return xla
     small_out = math.prod(spec.out_spatial) <= _TAP_GEMM_MAX_OUT and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS
-    return "tap_gemm" if small_out or spec.in_channels <= _TAP_GEMM_MAX_RGB else xla
+    if small_out or spec.in_channels <= _TAP_GEMM_MAX_RGB:
+        return "tap_gemm"
+    if (spec.weight_hwio and spec.in_channels >= _SCAN_HWIO_MIN_IN_CHANNELS
+            and spec.out_channels >= _SCAN_MIN_OUT_CHANNELS):  # larger outputs, HWIO weights (above)
+        return "gemm_scan"
+    return xla
 
 
 def xla_algorithm(spec: ConvSpec) -> str:
@@ -275,14 +319,14 @@ def cpu_plan(spec: ConvSpec) -> Plan:
         return ("winograd", "winograd", _weight_grad(spec, xla))
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
-        return (xla, "phases", _weight_grad(spec, xla))
+        return (_forward(spec, xla), "phases", _weight_grad(spec, xla))
     if patch_elems < _GEMM_MIN_PATCH_ELEMS:  # all dispatch: XLA's one op
         return (xla, xla, xla)
     if (spec.n == 2 and spec.groups == 1 and spec.channels_last and k_elems > 1 and any(s > 1 for s in spec.stride)
             and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS):
         small = math.prod(spec.out_spatial) <= _TAP_GEMM_FWD_MAX_OUT and spec.in_channels >= _TAP_GEMM_FWD_MIN_CHANNELS
         return ("tap_gemm" if small else xla, "tap_gemm", _weight_grad(spec, xla))
-    return (xla, xla, _weight_grad(spec, xla))
+    return (_forward(spec, xla), xla, _weight_grad(spec, xla))
 
 
 #: A hook for measured plans (:mod:`jaxconv.tuning` installs it): ``(spec, platform) -> plan or None``.

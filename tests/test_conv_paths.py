@@ -3,7 +3,8 @@
 ``jaxconv.conv`` picks algorithms per call from the static shapes, separately for the
 forward pass, the input gradient and the weight gradient ("direct": one lax convolution;
 "direct_hipad": the same with `stride` extra zero columns, cropped, to stay off XLA:CPU's
-slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM). Each algorithm, and mixed
+slow unpadded-window path; "gemm": im2col / 1x1 as a GEMM; "gemm_scan": the same over chunks of the
+batch in a lax.scan; and the formulations of their own modules). Each algorithm, and mixed
 triples, are forced here through the scoped switch ``jaxconv.policy.conv_algorithm`` and
 checked, values and gradients, in reverse and forward mode. The policy's per-backend rule
 (CPU measurements never decide a GPU/TPU program) is checked by exporting for cuda and tpu.
@@ -194,6 +195,73 @@ def test_grouped_gemm_at_regnet_shape():
     check_parts(jax_conv(cfg, None, x, w, b, ct), (ty, tdx, tdw, tdb), ref, "auto", cfg)
 
 
+# Shapes whose im2col columns exceed one "gemm_scan" step (8 MiB), so the batch runs in chunks: the
+# stem-like conv over 2 of 6 images per step (columns 3.3 MB per image), the 3x3s over 1 image per step.
+SCAN_CASES = [
+    dict(n=2, groups=1, cin=3, cout=32, spatial=(150, 150), k=(7, 7), s=(2, 2), d=(1, 1), mode="zeros",
+         pads=((3, 3), (3, 3)), batch=6, bias=True, channels_last=False),
+    dict(n=2, groups=1, cin=64, cout=40, spatial=(58, 58), k=(3, 3), s=(1, 1), d=(1, 1), mode="reflect",
+         pads=((1, 0), (1, 1)), batch=3, bias=False, channels_last=True, torch_weight=True),
+    dict(n=2, groups=1, cin=64, cout=32, spatial=(60, 60), k=(3, 3), s=(1, 2), d=(1, 1), mode="zeros",
+         pads=((1, 1), (0, 2)), batch=4, bias=True, channels_last=True, torch_weight=False),
+]
+
+
+@pytest.mark.parametrize("cfg", SCAN_CASES, ids=["stem-like NCHW", "3x3 NHWC OIHW", "3x3 s(1,2) NHWC HWIO"])
+def test_chunked_gemm_matches_torch_and_xla(cfg):
+    """oracle: torch CPU (values, input/weight/bias gradients) and the direct lax path. The im2col GEMM over
+    chunks of the batch ("gemm_scan": a lax.scan, rematerialised in the backward) at shapes that really
+    chunk, forced for every part and as the CPU plan's weight gradient beside other forwards."""
+    from jaxconv.convolution import scan_chunk
+    spec = conv_spec("conv2d", (cfg["batch"], cfg["cin"], *cfg["spatial"]), (cfg["cout"], cfg["cin"], *cfg["k"]), None,
+                     cfg["s"], cfg["pads"], 1, 1, cfg["mode"], False)
+    assert 1 <= scan_chunk(spec) < cfg["batch"]  # the case exercises the scan, not the plain GEMM
+    x, w, b, r = make_arrays(cfg, 5)
+    ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+    ref = jax_conv(cfg, D, x, w, b, ct)
+    for plan in (S, (H, D, S), (S, G, D)):
+        check_parts(jax_conv(cfg, plan, x, w, b, ct), (ty, tdx, tdw, tdb), ref, f"{plan}", cfg)
+
+
+def test_chunked_gemm_program_scans_and_keeps_no_columns():
+    """oracle: the optimised CPU program and the direct path. The ResNet stem's CPU plan (NCHW) runs its weight
+    gradient as a loop over images (XLA's while) and keeps for the backward only what XLA's own conv keeps: the
+    temporary memory of the VJP is within 2x of the direct path's, never the whole batch's columns (59 MB)."""
+    x, w = jax.ShapeDtypeStruct((8, 3, 224, 224), jnp.float32), jax.ShapeDtypeStruct((64, 3, 7, 7), jnp.float32)
+
+    def vjp(x, w):
+        y, back = jax.vjp(lambda x, w: jaxconv.conv2d(x, w, None, 2, 3), x, w)
+        return back(y)
+    stats = {}
+    for plan in (None, D):
+        with force(plan):
+            compiled = jax.jit(vjp).lower(x, w).compile()
+        stats[plan] = compiled.memory_analysis().temp_size_in_bytes
+        if plan is None:
+            assert "while" in compiled.as_text()
+    assert stats[None] <= 2 * stats[D] + 2 ** 20, stats
+
+
+def test_chunked_gemm_under_vmap_and_float64():
+    """oracle: the direct lax path in float64 (to 1e-12) and per example under vmap: the chunk follows the
+    input's batch, whatever vmap folds into it."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 3, 150, 150)), rng.standard_normal((32, 3, 5, 5))  # 3.4 MB of columns per image
+    with jax.enable_x64(True):
+        x64, w64 = jnp.asarray(x), jnp.asarray(w)
+        assert x64.dtype == jnp.float64
+
+        def grads(plan, x, w):
+            with force(plan):
+                return jax.jit(jax.vmap(jax.grad(lambda x, w: jnp.sum(jnp.sin(jaxconv.conv2d(x, w, None, 2, 2)) * jnp.arange(3.0)[:, None, None, None]),
+                                                 argnums=(0, 1)), in_axes=(0, None)))(x, w)
+        with force(S):
+            program = jax.jit(jax.vmap(lambda x: jaxconv.conv2d(x, w64, None, 2, 2))).lower(x64).as_text()
+        assert "while" in program  # 1 image per step of 3
+        for a, b in zip(grads(S, x64, w64), grads(D, x64, w64)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-9)
+
+
 @pytest.mark.parametrize("algorithm", ["direct_hipad", "gemm"])
 def test_unbatched_and_strided_padded(algorithm):
     """oracle: torch CPU; unbatched input, stride 2 with padding (explicitly padded in the spec), dilation 2."""
@@ -206,16 +274,16 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
-D, H, G, T, P, W = "direct", "direct_hipad", "gemm", "taps", "phases", "winograd"
+D, H, G, T, P, W, S = "direct", "direct_hipad", "gemm", "taps", "phases", "winograd", "gemm_scan"
 SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
-    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, H)),  # ResNet stem: padded explicitly; dx over stride phases
-    (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, H)),  # strided, many channels: no phases
+    (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (S, P, S)),  # ResNet stem: dx over stride phases, fwd and dw the chunked GEMM
+    (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (S, H, S)),  # strided, many channels: no phases
     (((8, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1), (G, G, G)),  # ResNet's last stage at 128x128: tiny output
-    (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (W, W, D)),  # 3x3 s1: Winograd, XLA's weight gradient (NCHW: tests/test_tap_gemm.py has channels-last)
-    (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (W, W, D)),  # 56x56 out: XLA's weight gradient
-    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (W, W, D)),
-    (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), (W, W, H)),  # VALID: the weight gradient's window padded
+    (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (W, W, S)),  # 3x3 s1: Winograd, the chunked GEMM's weight gradient (NCHW: tests/test_tap_gemm.py has channels-last)
+    (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (W, W, S)),
+    (((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1), (W, W, S)),
+    (((8, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1), (W, W, S)),  # VALID
     (((8, 256, 14, 14), (1024, 256, 1, 1), 1, 0, 1), (G, G, G)),  # 1x1: a GEMM
     (((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet-like conv: few channels
     (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), (G, G, D)),  # d2l LeNet conv1 (padding 2)
@@ -223,7 +291,8 @@ SHAPE_TABLE = [
     (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), (G, G, G)),  # strided 1x1 shortcut
     (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (T, T, T)),  # depthwise: the tap fold (jaxconv/depthwise.py)
     (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (T, T, T)),
-    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, D)),  # K = 144 but 4.7M patch elements: too big
+    (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, S)),  # K = 144 but 4.7M patch elements: too big for one GEMM
+    (((8, 16, 112, 112), (16, 16, 3, 3), 1, 1, 1), (D, D, D)),  # 16 output channels: XLA's (the chunked GEMM is thin)
     (((1, 2, 8, 8), (3, 2, 3, 3), 1, 0, 1), (H, H, H)),  # tiny: no gemm, all dispatch
     (((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1), (D, D, D)),  # tiny 1x1
     (((16, 8, 200), (16, 8, 1), 1, 0, 1), (G, G, G)),  # 1-d 1x1

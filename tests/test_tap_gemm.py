@@ -213,6 +213,19 @@ def test_cpu_plan_weight_gradient_channels_last(args, expected):
     assert TG not in policy.cpu_plan(nchw)
 
 
+@pytest.mark.parametrize("xs, ws, expected", [
+    ((8, 56, 56, 64), (3, 3, 64, 64), "gemm_scan"),  # 56x56 out, HWIO: the chunked im2col GEMM
+    ((8, 64, 64, 32), (3, 3, 32, 32), "direct"),  # 32 input channels: a tie, XLA's
+    ((8, 32, 32, 64), (3, 3, 64, 64), TG),  # small outputs keep the tap GEMMs whatever the weight's layout
+])
+def test_cpu_plan_weight_gradient_channels_last_hwio(xs, ws, expected):
+    """oracle: the measured CPU rule (jaxconv/policy.py): jaxconv's own NHWC/HWIO layout takes the chunked im2col
+    GEMM's weight gradient on outputs above 32x32 with >= 64 input channels; torch's OIHW weight there keeps
+    XLA's (the table above)."""
+    spec = conv_spec("conv2d", xs, ws, None, 1, 1, 1, 1, "zeros", True)
+    assert spec.weight_hwio and policy.cpu_plan(spec)[2] == expected
+
+
 @pytest.mark.parametrize("args, expected", [
     (((8, 32, 32, 64), (128, 64, 3, 3), 2, 1), (TG, TG, TG)),  # ResNet-18's downsampling conv at 128x128: 16x16 out
     (((8, 56, 56, 64), (128, 64, 3, 3), 2, 1), ("direct_hipad", TG, TG)),  # 28x28 out: XLA's forward (a tie)

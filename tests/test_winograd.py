@@ -146,10 +146,10 @@ def test_input_gradient_runs_in_winograd_form():
 
 def test_cpu_plan_and_errors():
     """oracle: the measured CPU rule (jaxconv/policy.py): Winograd for the forward pass and input gradient of
-    3x3 stride-1 convs with >= 32 channels and >= 2^27 multiply-adds, XLA's weight gradient; forcing it elsewhere is a ValueError
+    3x3 stride-1 convs with >= 32 channels and >= 2^27 multiply-adds, another algorithm's weight gradient; forcing it elsewhere is a ValueError
     that names the rule."""
     spec = conv_spec("conv2d", (8, 64, 32, 32), (64, 64, 3, 3), None, 1, 1, 1, 1, "zeros", False)
-    assert policy.cpu_plan(spec) == (W, W, "direct")  # NCHW; channels-last takes the tap GEMMs' (tests/test_tap_gemm.py)
+    assert policy.cpu_plan(spec) == (W, W, "gemm_scan")  # NCHW (tests/test_conv_paths.py); channels-last: tests/test_tap_gemm.py
     assert policy.plans(spec)["default"] == policy.DIRECT
     few = conv_spec("conv2d", (8, 16, 32, 32), (16, 16, 3, 3), None, 1, 1, 1, 1, "zeros", False)
     assert W not in policy.cpu_plan(few)
