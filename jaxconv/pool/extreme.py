@@ -217,21 +217,6 @@ def _materialize(t: jax.Array) -> jax.Array:
 _materialize.defjvp(lambda primals, tangents: (_materialize(primals[0]), tangents[0]))
 
 
-def _values_once(m: jax.Array, spec: PoolSpec) -> jax.Array:
-    """The pooled values of overlapping windows, computed once on CPU (the same values everywhere).
-
-    XLA:CPU fuses the window fold into every consumer of its output, recomputing all taps (and the
-    producers fused into them) once per consumer: ResNet's stem max pool (3x3 s2) feeds layer1's first
-    conv, its residual add and, in a train step, the weight gradients' transposes, each re-running the
-    pool over the stem's batch norm and ReLU in a transposed loop order: 36 of resnet18's 250 ms per
-    step (batch 8, 128x128). Materialised, the pool runs once and each consumer reads it. Other
-    backends fuse by their own costs: their programs are unchanged.
-    """
-    if not spec.overlapping:
-        return m
-    return policy.by_platform(_materialize, lambda v: v, m)
-
-
 def _place_phases(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     """Scatter-free VJP of a regular pool: send each window's cotangent to its winning tap.
 
@@ -296,8 +281,13 @@ def _winners(x: jax.Array, spec: PoolSpec, kind: str, for_vjp: bool) -> tuple[ja
         return m, _combine_offsets(offs, spec)
     m, t = _extreme_arg_scan(x, spec, kind)
     if for_vjp:
-        # The values' own chain (a plain max) is cheaper to run again than to carry.
-        m = _values_once(_extreme_values(x, spec, kind), spec)
+        # The values' own chain (a plain max) is cheaper to run again than to carry. They are not
+        # materialised (as the winners are below): on XLA:CPU 0.10 a window-2 reduction after the fold
+        # made YNNPACK's fusion pass take the whole fold, copying out each tap's slice first: the
+        # 3x3 s2 pool's forward on (8, 64, 112, 112) took 42 ms instead of 3 (resnet18's train step
+        # was unchanged, 1.00x, its eval program 1.05x faster without; 2026-12-05).
+        # tests/test_pool.py::test_pool_values_not_materialised pins it.
+        m = _extreme_values(x, spec, kind)
         # Non-overlapping windows with few taps read each winner once per tap, cheaply
         # enough that recomputing beats materializing (measured on CPU); the rest materializes
         # there. Other backends fuse by their own costs.
@@ -308,7 +298,7 @@ def _winners(x: jax.Array, spec: PoolSpec, kind: str, for_vjp: bool) -> tuple[ja
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _extreme_pool(x: jax.Array, spec: PoolSpec, kind: str) -> jax.Array:
-    return _values_once(_extreme_values(x, spec, kind), spec)
+    return _extreme_values(x, spec, kind)
 
 
 def _extreme_pool_fwd(x: jax.Array, spec: PoolSpec, kind: str) -> tuple[jax.Array, jax.Array]:
