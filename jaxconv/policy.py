@@ -231,7 +231,7 @@ _TAP_GEMM_MAX_RGB = 4  # in_channels: a stem's weight gradient at any size
 #   128x128), with and without this rule, timed alternately: 1.045x (10 rounds, 0.98-1.16). 2026-12-04.
 _TAP_GEMM_FWD_MAX_OUT = 16 * 16  # prod(out_spatial): the forward only on small outputs
 _TAP_GEMM_FWD_MIN_CHANNELS = 64
-# * NCHW dense convs' weight gradients, and strided ones' forward, as the im2col GEMM over cache-sized
+# * NCHW dense convs' weight gradients as the im2col GEMM over cache-sized
 #   chunks of the batch ("gemm_scan", jaxconv/convolution.py: a lax.scan whose steps build, multiply and,
 #   rematerialised in the backward, rebuild one chunk's columns). XLA:CPU's NCHW weight gradient is its
 #   slowest and least stable part: the ResNet stem's (7x7 s2 3->64 @224, batch 8) took 78 ms on
@@ -246,7 +246,10 @@ _TAP_GEMM_FWD_MIN_CHANNELS = 64
 #   of stride-1 convs loses to Winograd (64@32 5.2 -> 7.8), their input gradient (a col2im per chunk)
 #   loses everywhere (the stem 38 -> 76, 3x3 s2 @56 11 -> 16), and so does everything with few output
 #   channels, where the GEMM is thin and the columns cost more than it saves (3x3 16->16 @112 dw 7.8 ->
-#   15.8; LeNet's 1->6 and 6->16 keep XLA's, or tie). Whole VJPs (fwd + dx + dw): the stem @224 251 -> 92,
+#   15.8; LeNet's 1->6 and 6->16 keep XLA's, or tie). The strided forwards it wins (above: the stem, 3x3
+#   s2; ported resnet18's eval program 1.05x) stay XLA's all the same: a scan over a batch-sharded input
+#   makes XLA's SPMD partitioner gather the batch and replicate the output, where XLA's conv keeps it
+#   sharded; a weight gradient is a sum over the batch, replicated either way (tests/test_sharding.py). Whole VJPs (fwd + dx + dw): the stem @224 251 -> 92,
 #   3x3 s2 64->128 @56 28-40 -> 27, 64@56 77 -> 62, 128@28 45 -> 38. Channels-last convs keep the tap
 #   GEMMs on outputs of at most 32x32 and RGB stems (the chunked GEMM's NHWC stem dw 12.2 -> 15.3 @128,
 #   99 -> 124 @224; 3x3 s2 64->128 @32 2.6 -> 3.7, @56 8.2 -> 11.6). On larger outputs channels-last
@@ -259,14 +262,9 @@ _SCAN_HWIO_MIN_IN_CHANNELS = 64
 
 
 def _nchw_scan(spec: ConvSpec) -> bool:
-    """Whether an NCHW conv is one whose weight gradient (and, strided, forward) the chunked im2col GEMM runs (above)."""
+    """Whether an NCHW conv is one whose weight gradient the chunked im2col GEMM runs (above)."""
     return (spec.n == 2 and spec.groups == 1 and not spec.channels_last and math.prod(spec.kernel) > 1
             and spec.out_channels >= _SCAN_MIN_OUT_CHANNELS)
-
-
-def _forward(spec: ConvSpec, xla: str) -> str:
-    """XLA's forward (``xla``), or the chunked im2col GEMM for a strided NCHW conv (above)."""
-    return "gemm_scan" if _nchw_scan(spec) and any(s > 1 for s in spec.stride) else xla
 
 
 def _weight_grad(spec: ConvSpec, xla: str) -> str:
@@ -319,14 +317,14 @@ def cpu_plan(spec: ConvSpec) -> Plan:
         return ("winograd", "winograd", _weight_grad(spec, xla))
     if (spec.n == 2 and spec.groups == 1 and spec.in_channels * k_elems <= _GEMM_MAX_K and k_elems > 1
             and patch_elems >= _GEMM_MIN_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
-        return (_forward(spec, xla), "phases", _weight_grad(spec, xla))
+        return (xla, "phases", _weight_grad(spec, xla))
     if patch_elems < _GEMM_MIN_PATCH_ELEMS:  # all dispatch: XLA's one op
         return (xla, xla, xla)
     if (spec.n == 2 and spec.groups == 1 and spec.channels_last and k_elems > 1 and any(s > 1 for s in spec.stride)
             and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS):
         small = math.prod(spec.out_spatial) <= _TAP_GEMM_FWD_MAX_OUT and spec.in_channels >= _TAP_GEMM_FWD_MIN_CHANNELS
         return ("tap_gemm" if small else xla, "tap_gemm", _weight_grad(spec, xla))
-    return (_forward(spec, xla), xla, _weight_grad(spec, xla))
+    return (xla, xla, _weight_grad(spec, xla))
 
 
 #: A hook for measured plans (:mod:`jaxconv.tuning` installs it): ``(spec, platform) -> plan or None``.

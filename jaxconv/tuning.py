@@ -627,7 +627,7 @@ def tune_conv(x_shape: Sequence[int], w_shape: Sequence[int], stride: IntOrSeq =
 
     >>> import tempfile
     >>> tune_conv((1, 2, 8, 8), (3, 2, 3, 3), path=tempfile.mkdtemp() + "/p.json", repeats=1, parts=("fwd",))[0] in (
-    ...     "direct", "direct_hipad", "gemm", "winograd", "tap_gemm")
+    ...     "direct", "direct_hipad", "gemm", "gemm_scan", "winograd", "tap_gemm")
     True
     """
     spec = conv_spec("tune_conv", tuple(x_shape), tuple(w_shape), None, stride, padding, dilation, groups,

@@ -63,8 +63,21 @@ SCRIPT = textwrap.dedent(
         with jaxconv.policy.conv_algorithm(("direct", "direct", "tap_gemm")):
             return jax.grad(lambda w: jnp.mean(jaxconv.conv2d(x, w, b, 1, 1) ** 2))(w)  # mean: O(1) values for the 1e-4 bound
 
+    def big(x):  # 4 x 3 x 208 x 204: one image's im2col columns (2.7 MB) exceed half a "gemm_scan" step
+        return jnp.tile(x, (1, 1, 13, 17))
+
+    def chunked_wgrad(x):  # the weight gradient as the chunked im2col GEMM (a scan over the batch), forced
+        with jaxconv.policy.conv_algorithm(("direct", "direct", "gemm_scan")):
+            return jax.grad(lambda w: jnp.mean(jaxconv.conv2d(big(x), w, b, 2, 1) ** 2))(w)
+
+    def chunked_plan_xgrad(x):  # the CPU plan of a strided NCHW conv with 32 outputs: the chunked GEMM's dw beside
+        w32 = jnp.tile(w, (7, 1, 1, 1))[:32]
+        return jax.grad(lambda x: jnp.mean(jaxconv.conv2d(big(x), w32, None, 2, 1) ** 2))(x)
+
     OPS = {
         "conv2d": lambda x: jaxconv.conv2d(x, w, b, 1, 1),
+        "conv2d_chunked_gemm_weight_grad": chunked_wgrad,
+        "conv2d_chunked_plan_input_grad": chunked_plan_xgrad,
         "conv2d_tap_gemm_weight_grad": tap_gemm_wgrad,
         "conv2d_winograd_grad": winograd_grad,
         "conv2d_dilated_reflect": lambda x: jaxconv.conv2d(x, w, b, 1, 2, 2, padding_mode="reflect"),
@@ -124,6 +137,8 @@ SHARDED_DIM = {
     "conv2d_dilated_reflect": ("batch", "height"),
     "conv2d_winograd_grad": ("batch", "height"),
     "conv2d_tap_gemm_weight_grad": ("replicated", "replicated"),  # a sum over the sharded dim
+    "conv2d_chunked_gemm_weight_grad": ("replicated", "replicated"),  # a sum over the sharded dim
+    "conv2d_chunked_plan_input_grad": ("batch", "replicated"),  # as XLA's own conv: the plan's dw leaves it alone
     "conv_transpose2d": ("batch", "height"),
     "max_pool2d": ("batch", "height"),
     "max_pool2d_indices": ("batch", "height"),
