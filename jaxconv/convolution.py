@@ -3,8 +3,9 @@
 Each public function validates its arguments once into a frozen, hashable
 :class:`jaxconv.shapes.ConvSpec` (cached on the static shapes) and runs one jitted inner
 function. What the spec describes can be computed several ways (XLA's convolution, the
-same with extra high padding, im2col + GEMM whole or over chunks of the batch, one GEMM per kernel tap, ...), separately for the forward pass and each
-gradient; :mod:`jaxconv.policy` chooses per backend, and this module holds the formulations.
+same with extra high padding, im2col + GEMM whole or over chunks of the batch, one GEMM per kernel
+tap, ...), separately for the forward pass and each gradient; :mod:`jaxconv.policy` chooses per
+backend, and this module holds the formulations.
 """
 
 from __future__ import annotations
@@ -161,8 +162,8 @@ def _taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     return (depthwise_taps if spec.groups == spec.in_channels else grouped_fold)(x, w, spec, precision)
 
 
-_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "gemm_scan": _gemm_scan, "taps": _taps, "phases": phase_conv,
-               "winograd": winograd_conv, "tap_gemm": tap_gemm_conv}
+_ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "gemm_scan": _gemm_scan, "taps": _taps,
+               "phases": phase_conv, "winograd": winograd_conv, "tap_gemm": tap_gemm_conv}
 # The input- and weight-gradient terms of an algorithm whose transpose is not its plain autodiff: each is
 # written as the linear transpose of the gradient's fast form (jaxconv/winograd.py: the input gradient as a
 # Winograd conv of the cotangent; jaxconv/tap_gemm.py: the weight gradient as one X_t^T G GEMM per tap).

@@ -42,9 +42,9 @@ __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "
            "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
-#: the same over cache-sized chunks of the batch in a ``lax.scan`` (``"gemm_scan"``), the tap fold of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv
-#: as a stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's
-#: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
+#: the same over cache-sized chunks of the batch in a ``lax.scan`` (``"gemm_scan"``), the tap fold
+#: of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv as a
+#: stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
 #: kernel tap without im2col columns (groups 1; :mod:`jaxconv.tap_gemm`).
 ALGORITHMS = ("direct", "direct_hipad", "gemm", "gemm_scan", "taps", "phases", "winograd", "tap_gemm")
 Plan = tuple[str, str, str]
@@ -172,9 +172,10 @@ _FOLD_MAX_TERMS = 72
 #   gradient (134 vs 76) are slower over phases, and with 64 input channels (3x3 s2 64->128
 #   @56) the phases lose every part (14 / 78 vs 12 / 26 for dx / dw): input gradient only,
 #   few channels only (the gemm bound). Quiet machine, medians of 7, 2026-12-02.
-#   The stem's forward and weight gradient stay XLA's direct conv: im2col's columns alone (49
-#   strided slices, NHWC) take 58 ms against XLA's whole forward's 21.8, and keeping the forward's
-#   columns for the weight gradient ties (fwd + dw 70 vs 71 ms) while keeping 59 MB more (2026-12-04).
+#   The stem's forward stays XLA's direct conv: the whole batch's im2col columns alone (49 strided
+#   slices, NHWC) take 58 ms against XLA's whole forward's 21.8, and keeping the forward's columns for
+#   the weight gradient ties (fwd + dw 70 vs 71 ms) while keeping 59 MB more (2026-12-04). Its weight
+#   gradient is the tap GEMMs' channels-last and the chunked im2col GEMM's NCHW (both below).
 
 
 # * Dense 3x3 stride-1 convs (ResNet's, VGG's, U-Net's) by Winograd's F(2x2, 3x3)
@@ -249,8 +250,9 @@ _TAP_GEMM_FWD_MIN_CHANNELS = 64
 #   15.8; LeNet's 1->6 and 6->16 keep XLA's, or tie). The strided forwards it wins (above: the stem, 3x3
 #   s2; ported resnet18's eval program 1.05x) stay XLA's all the same: a scan over a batch-sharded input
 #   makes XLA's SPMD partitioner gather the batch and replicate the output, where XLA's conv keeps it
-#   sharded; a weight gradient is a sum over the batch, replicated either way (tests/test_sharding.py). Whole VJPs (fwd + dx + dw): the stem @224 251 -> 92,
-#   3x3 s2 64->128 @56 28-40 -> 27, 64@56 77 -> 62, 128@28 45 -> 38. Channels-last convs keep the tap
+#   sharded; a weight gradient is a sum over the batch, replicated either way (tests/test_sharding.py).
+#   Whole VJPs (fwd + dx + dw, with the strided forwards too): the stem @224 251 -> 92, 3x3 s2 64->128
+#   @56 28-40 -> 27, 64@56 77 -> 62, 128@28 45 -> 38. Channels-last convs keep the tap
 #   GEMMs on outputs of at most 32x32 and RGB stems (the chunked GEMM's NHWC stem dw 12.2 -> 15.3 @128,
 #   99 -> 124 @224; 3x3 s2 64->128 @32 2.6 -> 3.7, @56 8.2 -> 11.6). On larger outputs channels-last
 #   convs with HWIO weights (jaxconv's NHWC default) take its weight gradient where they have >= 64 input
@@ -268,8 +270,8 @@ def _nchw_scan(spec: ConvSpec) -> bool:
 
 
 def _weight_grad(spec: ConvSpec, xla: str) -> str:
-    """XLA's weight gradient (``xla``), or one GEMM per tap (channels-last) or the chunked im2col GEMM (NCHW)
-    where that measured faster (above)."""
+    """XLA's weight gradient (``xla``), or one GEMM per tap (channels-last) or the chunked im2col GEMM (NCHW,
+    and channels-last with HWIO weights on large outputs) where that measured faster (above)."""
     if _nchw_scan(spec):
         return "gemm_scan"
     if spec.n != 2 or spec.groups != 1 or math.prod(spec.kernel) == 1 or not spec.channels_last:
