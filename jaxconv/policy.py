@@ -44,7 +44,8 @@ __all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
 #: the same over cache-sized chunks of the batch in a ``lax.scan`` (``"gemm_scan"``), the tap fold
 #: of a depthwise or grouped conv (``groups > 1``; :mod:`jaxconv.depthwise`), a strided conv as a
-#: stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
+#: stride-1 conv over stride phases (stride > 1, dilation 1; :mod:`jaxconv.phases`), Winograd's
+#: F(2x2, 3x3) (2-d 3x3, stride 1, dilation 1, groups 1; :mod:`jaxconv.winograd`), and one GEMM per
 #: kernel tap without im2col columns (groups 1; :mod:`jaxconv.tap_gemm`).
 ALGORITHMS = ("direct", "direct_hipad", "gemm", "gemm_scan", "taps", "phases", "winograd", "tap_gemm")
 Plan = tuple[str, str, str]
