@@ -195,12 +195,17 @@ def _reduced_dims(spec: ConvSpec, ndim: int, batch: int) -> tuple[int, ...]:
     """The dims the weight gradient's one variadic reduction sums over (the rest after it, per tap).
 
     Measured (batch 8, 2 threads, ms, dims -> time, 2026-12-03): channels-last 3x3 96@64
-    (0,) 4.1 / (0, 1) 6.4 / all 9.8; 5x5 240@28 16.7 / 6.5 / 7.0; 7x7 96@32 23.2 / 7.9 / 6.9: the batch
-    dim alone while the kept (spatial, C) outputs of all taps are no larger than the input
-    (``taps <= batch``), else the batch and the first spatial dim. NCHW: the spatial dims
-    (3x3 96@64 2.6, 5x5 240@28 3.9, 7x7 96@32 6.4; the batch dim alone 3.0 / 7.2 / 16.3)."""
+    (0,) 4.1 / (0, 1) 6.4 / all 9.8; 5x5 240@28 16.7 / 6.5 / 7.0; 7x7 96@32 23.2 / 7.9 / 6.9.
+    Again on EfficientNet-B0's and MobileNetV2's shapes (2026-12-06, (0,) / (0, 1)): 3x3 at batch 8
+    32@64 1.6 / 4.4, 96@64 s2 1.5 / 2.5, 144@32 2.6 / 3.5, 480@8 0.4 / 0.7, and the batch dim alone
+    wins every 3x3 shape at batch 2, 4 and 16 too; 5x5 at batch 8 240@16 8.5 / 3.5, 672@8 5.6 / 2.7.
+    So channels-last reduces the batch dim alone for kernels of at most 9 taps, or while the kept
+    (spatial, C) outputs of all taps are no larger than the input (``taps <= batch``); else the batch
+    and the first spatial dim (ported mobilenet_v2's train step 265 -> 246 ms, efficientnet_b0's 325
+    -> 316, alternating A/B, 12 rounds). NCHW: the spatial dims (3x3 96@64 2.6, 5x5 240@28 3.9,
+    7x7 96@32 6.4; the batch dim alone 3.0 / 7.2 / 16.3)."""
     if spec.channels_last:
-        return (0,) if math.prod(spec.kernel) <= batch or ndim < 3 else (0, 1)
+        return (0,) if math.prod(spec.kernel) <= max(batch, 9) or ndim < 3 else (0, 1)
     return tuple(range(2, ndim))
 
 
