@@ -395,8 +395,9 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
 # formulation XLA would be handed without jaxconv's CPU tuning:
 # * interpolate's gradient: gathers over a static reverse table on CPU (XLA:CPU runs the
 #   scatter-adds of autodiff several times slower), autodiff's scatter-adds elsewhere;
-# * the max/min pools' VJP: the scatter-free stride-phase placement on CPU, one scatter-add
-#   of each window's cotangent at its winner elsewhere.
+# * the max/min pools' VJP: the scatter-free placements on CPU (one select over the tiles of
+#   tiling windows, the stride phases otherwise), one scatter-add of each window's cotangent at
+#   its winner elsewhere.
 
 
 def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any) -> Any:

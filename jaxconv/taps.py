@@ -224,12 +224,6 @@ def _reduce_separable(x: jax.Array, spec: PoolSpec, fill: Any, op: Callable[[Any
     return x
 
 
-def _tiles(spec: PoolSpec) -> bool:
-    """Whether the windows tile the input: adjacent, undilated, unpadded, no overhang."""
-    return all(ax.bins is None and ax.lo == 0 and ax.stride == ax.taps and (ax.dilation == 1 or ax.taps == 1)
-               and ax.out * ax.taps <= ax.size for ax in spec.axes)
-
-
 def _sum_tiles(x: jax.Array, spec: PoolSpec) -> jax.Array:
     """Window sums of tiling windows as one reshape and reduce (its gradient is a broadcast).
 
@@ -240,8 +234,12 @@ def _sum_tiles(x: jax.Array, spec: PoolSpec) -> jax.Array:
     limits = (*x.shape[:lead], *(ax.out * ax.taps for ax in spec.axes))
     if limits != x.shape:  # floor mode drops the remainder
         x = lax.slice(x, (0,) * x.ndim, limits)
-    shape = (*x.shape[:lead], *itertools.chain.from_iterable((ax.out, ax.taps) for ax in spec.axes))
-    return jnp.sum(x.reshape(shape), axis=tuple(lead + 2 * d + 1 for d in range(spec.n)))
+    return jnp.sum(x.reshape(tiled_shape(x.shape[:lead], spec)), axis=tuple(lead + 2 * d + 1 for d in range(spec.n)))
+
+
+def tiled_shape(lead_shape: tuple[int, ...], spec: PoolSpec) -> tuple[int, ...]:
+    """The covered part of a tiling pool's input as ``(*lead, out_1, taps_1, ..., out_n, taps_n)``: a reshape."""
+    return (*lead_shape, *itertools.chain.from_iterable((ax.out, ax.taps) for ax in spec.axes))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -258,7 +256,7 @@ def _tile_sum_jvp(spec: PoolSpec, primals: tuple[jax.Array], tangents: tuple[jax
 
 
 def reduce_windows(x: jax.Array, spec: PoolSpec, fill: Any, op: Callable[[Any, Any], Any], separable: bool = False) -> jax.Array:
-    if op is lax.add and _tiles(spec) and spec.taps > 1:
+    if op is lax.add and spec.tiling and spec.taps > 1:
         return _tile_sum(x, spec)
     return fold_windows(x, spec, fill, op, separable)
 

@@ -852,3 +852,44 @@ def test_pool_values_not_materialised(k, s, materialized):
         assert cpu.count(marker) == (expected if materialized else 0)
         assert marker not in accel
     assert "reduce-window" not in fwd.lower(jnp.zeros((8, 64, 112, 112))).compile().as_text()
+
+
+@pytest.mark.parametrize(("n", "kernel", "shape", "kind"), [
+    (2, 2, (2, 3, 9, 8), "max"),              # floor mode leaves a row no window reads
+    (2, (2, 1), (2, 3, 6, 5), "min"),
+    (1, 2, (3, 4, 11), "max"),
+    (3, (2, 2, 1), (2, 6, 6, 4), "max"),      # a channels-last 2-d pool (jaxconv/nn/layout.py's form)
+    (2, 3, (2, 2, 9, 10), "max"),             # nine taps: the winners are materialised first
+    (2, 4, (1, 2, 8, 8), "min"),
+    (3, 2, (1, 2, 4, 4, 5), "max"),           # three tiled dims: the stride-phase placement
+])
+def test_tiling_extreme_pool_gradients(n, kernel, shape, kind):
+    """Tiling max/min pools (stride = kernel, no padding) take their CPU VJP as one select over the tiles
+    (jaxconv/pool/extreme.py's _place_tiles, at most two tiled dims) with torch's winner rule: ties to the first,
+    the last NaN, -inf windows to their first element; the compiled program has no scatter and no transpose
+    (the stride-phase placement interleaves its phases with one), and a program exported for cuda/tpu scatters.
+
+    oracle: torch CPU autograd (min pools as the mirror of max pools).
+    """
+    rng = np.random.default_rng(sum(shape) + n)
+    x = rng.integers(-2, 3, shape).astype(np.float32)  # ties in most windows
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+    x[(0,) * (x.ndim - 1)] = -np.inf  # one all -inf window edge
+    j = (J_MAX if kind == "max" else J_MIN)[n]
+    y, vjp = jax.vjp(lambda z: j(z, kernel), jnp.asarray(x))
+    ct = rng.standard_normal(y.shape).astype(np.float32)
+    (gx,) = vjp(jnp.asarray(ct))
+    sign = 1 if kind == "max" else -1
+    tx = t(sign * x).requires_grad_(True)
+    ty = T_MAX[n](tx, kernel)
+    ty.backward(t(ct))
+    np.testing.assert_array_equal(np.asarray(y), sign * ty.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(gx), tx.grad.numpy())  # d(-max(-x))/dx = the max's VJP at -x
+
+    def grad(z):
+        return jax.grad(lambda z: jnp.sum(j(z, kernel) * ct))(z)
+    hlo = jax.jit(grad).lower(jnp.asarray(x)).compile().as_text()
+    tiled = sum(k > 1 for k in ((kernel,) * n if isinstance(kernel, int) else kernel)) <= 2
+    assert " scatter(" not in hlo and (" transpose(" not in hlo) == tiled
+    assert "scatter" in jax.export.export(jax.jit(grad), platforms=("cuda", "tpu"))(jnp.asarray(x)).mlir_module()

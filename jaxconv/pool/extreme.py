@@ -26,7 +26,7 @@ from jax import lax
 from jaxconv import policy
 from jaxconv._plumbing import as_array, check_dtype, eager_jit, per_example, strided_slice
 from jaxconv.shapes import IntOrSeq, Padding, PoolSpec, adaptive_pool_spec, pool_spec
-from jaxconv.taps import MAX_UNROLLED_TAPS, axis_taps, first, grid_const, real, reduce_windows, starts
+from jaxconv.taps import MAX_UNROLLED_TAPS, axis_taps, first, grid_const, real, reduce_windows, starts, tiled_shape
 
 __all__ = [
     "adaptive_max_pool1d",
@@ -254,6 +254,32 @@ def _place_phases(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     return grid[idx]
 
 
+def _place_tiles(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
+    """Scatter-free VJP of tiling windows: input position ``o * k + a`` is tap ``a`` of window ``o``.
+
+    So the input gradient is one elementwise select over the input seen as
+    ``(..., out, taps, ...)`` (a reshape): the window's cotangent where its winning tap
+    is this position's tap, else 0; floor mode's uncovered remainder is zero padding.
+    """
+    lead_shape = g.shape[:-spec.n]
+    shape = tiled_shape(lead_shape, spec)
+    windows = (*range(len(lead_shape)), *(len(lead_shape) + 2 * d for d in range(spec.n)))
+    if not _materialised(spec):
+        # Winners recomputed here compare as float32 tap numbers (exact below 2**24): XLA:CPU vectorises
+        # the compare with the float32 select (batch 64, (6, 28, 28), k2: 1.4 -> 0.6 ms against int8);
+        # materialised ones stay integers (k4: 37 -> 90 ms as float32).
+        t = t.astype(jnp.float32)
+    tap = lax.full(shape, 0, t.dtype)
+    for d, ax in enumerate(spec.axes):  # row-major over the window, as the winners' numbers
+        a = lax.broadcasted_iota(t.dtype, shape, len(lead_shape) + 2 * d + 1)
+        tap = lax.add(lax.mul(tap, lax.full(shape, ax.taps, t.dtype)), a)
+    won = lax.eq(lax.broadcast_in_dim(t, shape, windows), tap)
+    dx = lax.select(won, lax.broadcast_in_dim(g, shape, windows), lax.full(shape, 0, g.dtype))
+    dx = dx.reshape((*lead_shape, *(ax.out * ax.taps for ax in spec.axes)))
+    rest = [(0, 0, 0)] * len(lead_shape) + [(0, ax.size - ax.out * ax.taps, 0) for ax in spec.axes]
+    return lax.pad(dx, jnp.asarray(0, g.dtype), rest)
+
+
 def _scatter_back(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     """VJP by scatter-add at the winners' flat positions (adaptive bins, very large windows)."""
     lead_shape = g.shape[:-spec.n]
@@ -267,8 +293,15 @@ def _scatter_back(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
 
 
 def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
+    # The placements were chosen by CPU measurements: elsewhere the scatter-add (jaxconv.policy).
+    # Tiling windows over at most two pooled dims take the select over the tiles, which beat the
+    # phase placement's interleaving transpose (fwd+bwd ms, batch 8, 2026-12-07): k2 s2 on
+    # (64, 112, 112) 18.4 -> 5.0, k3 s3 51 -> 40, k4 s4 42 -> 26, channels-last (112, 112, 64) k2
+    # 4.1 -> 3.6 and k3 31 -> 5.7, 1-d k2 on 12544 27 -> 16; a 3-d k2 pool lost (32 -> 89 ms:
+    # three tiled dims of 2 innermost) and keeps the phases. tests/test_pool.py pins the forms.
+    if spec.tiling and sum(ax.taps > 1 for ax in spec.axes) <= 2:
+        return policy.by_platform(lambda g, t: _place_tiles(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
     if spec.regular and spec.taps <= MAX_UNROLLED_TAPS:
-        # The phase placement was chosen by CPU measurements: elsewhere the scatter-add (jaxconv.policy).
         return policy.by_platform(lambda g, t: _place_phases(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
     return _scatter_back(g, t, spec)
 
@@ -288,12 +321,16 @@ def _winners(x: jax.Array, spec: PoolSpec, kind: str, for_vjp: bool) -> tuple[ja
         # was unchanged, 1.00x, its eval program 1.05x faster without; 2026-12-05).
         # tests/test_pool.py::test_pool_values_not_materialised pins it.
         m = _extreme_values(x, spec, kind)
-        # Non-overlapping windows with few taps read each winner once per tap, cheaply
-        # enough that recomputing beats materializing (measured on CPU); the rest materializes
-        # there. Other backends fuse by their own costs.
-        if spec.overlapping or spec.taps > 4:
+        if _materialised(spec):
             t = policy.by_platform(_materialize, lambda v: v, t)
     return m, t
+
+
+def _materialised(spec: PoolSpec) -> bool:
+    # Non-overlapping windows with few taps read each winner once per tap, cheaply enough that
+    # recomputing beats materializing (measured on CPU); the rest materializes there. Other
+    # backends fuse by their own costs.
+    return spec.overlapping or spec.taps > 4
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))

@@ -494,6 +494,13 @@ class PoolSpec:
         return any(a.bins is not None or a.stride < a.dilation * (a.taps - 1) + 1 for a in self.axes)
 
     @property
+    def tiling(self) -> bool:
+        """Whether the windows tile the input: adjacent, undilated, unpadded, no overhang (floor mode may
+        leave a remainder that no window reads)."""
+        return all(a.bins is None and a.lo == 0 and a.stride == a.taps and (a.dilation == 1 or a.taps == 1)
+                   and a.out * a.taps <= a.size for a in self.axes)
+
+    @property
     def divisors(self) -> tuple[tuple[int, ...], ...] | None:
         """Per-dim average divisors (their outer product divides each window), if the spec has them."""
         if any(a.divisors is None for a in self.axes):
