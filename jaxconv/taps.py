@@ -42,6 +42,7 @@ __all__ = [
     "starts",
     "tap",
     "tap_nd",
+    "tiled_shape",
 ]
 
 # Up to this many taps per window the folds run over every tap in scan order (torch's

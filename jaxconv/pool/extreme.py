@@ -295,10 +295,11 @@ def _scatter_back(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
 def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     # The placements were chosen by CPU measurements: elsewhere the scatter-add (jaxconv.policy).
     # Tiling windows over at most two pooled dims take the select over the tiles, which beat the
-    # phase placement's interleaving transpose (fwd+bwd ms, batch 8, 2026-12-07): k2 s2 on
-    # (64, 112, 112) 18.4 -> 5.0, k3 s3 51 -> 40, k4 s4 42 -> 26, channels-last (112, 112, 64) k2
-    # 4.1 -> 3.6 and k3 31 -> 5.7, 1-d k2 on 12544 27 -> 16; a 3-d k2 pool lost (32 -> 89 ms:
-    # three tiled dims of 2 innermost) and keeps the phases. tests/test_pool.py pins the forms.
+    # phase placement's interleaving transpose (fwd+bwd ms, batch 8, alternating, 2026-12-07): k2 s2
+    # on (64, 112, 112) 18-21 -> 4-5, k3 s3 44-46 -> 35-38, k8 s8 44-56 -> 19-33, 1-d k2 on 12544
+    # 15-20 -> 3-5, channels-last (112, 112, 64) k3 31 -> 5.7 (k2 a tie), LeNet's (6, 28, 28) k2 at
+    # batch 64 1.1-1.9 -> 0.5-0.7; a 3-d k2 pool lost (32 -> 89: three tiled dims of 2 innermost)
+    # and keeps the phases. tests/test_pool.py::test_tiling_extreme_pool_gradients pins the forms.
     if spec.tiling and sum(ax.taps > 1 for ax in spec.axes) <= 2:
         return policy.by_platform(lambda g, t: _place_tiles(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
     if spec.regular and spec.taps <= MAX_UNROLLED_TAPS:
