@@ -299,11 +299,13 @@ def _backward(g: jax.Array, t: jax.Array, spec: PoolSpec) -> jax.Array:
     # on (64, 112, 112) 18-21 -> 4-5, k3 s3 44-46 -> 35-38, k8 s8 44-56 -> 19-33, 1-d k2 on 12544
     # 15-20 -> 3-5, channels-last (112, 112, 64) k3 31 -> 5.7 (k2 a tie), LeNet's (6, 28, 28) k2 at
     # batch 64 1.1-1.9 -> 0.5-0.7; a 3-d k2 pool lost (32 -> 89: three tiled dims of 2 innermost)
-    # and keeps the phases. tests/test_pool.py::test_tiling_extreme_pool_gradients pins the forms.
-    if spec.tiling and sum(ax.taps > 1 for ax in spec.axes) <= 2:
-        return policy.by_platform(lambda g, t: _place_tiles(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
+    # and keeps the phases. Past MAX_UNROLLED_TAPS the winners are not materialised and the select
+    # would recompute each window's argmax per element: the scatter stays (k9 s9 on (64, 36, 36):
+    # 3.1 ms scattered, 29.6 as tiles; k16 on (64, 64, 64) 3.2 / 5.2).
+    # tests/test_pool.py::test_tiling_extreme_pool_gradients pins the forms.
     if spec.regular and spec.taps <= MAX_UNROLLED_TAPS:
-        return policy.by_platform(lambda g, t: _place_phases(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
+        place = _place_tiles if spec.tiling and sum(ax.taps > 1 for ax in spec.axes) <= 2 else _place_phases
+        return policy.by_platform(lambda g, t: place(g, t, spec), lambda g, t: _scatter_back(g, t, spec), g, t)
     return _scatter_back(g, t, spec)
 
 
