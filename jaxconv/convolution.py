@@ -130,6 +130,13 @@ def _gemm_scan(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> ja
     if chunk >= batch:
         return _gemm(x, w, spec, precision)
     body = jax.checkpoint(lambda xc, w: _gemm(xc, w, spec, precision))
+    if chunk == 1:
+        # One image per step scans the batch axis itself. Through a (batch, 1, ...) reshape XLA:CPU lays
+        # the padded input and the cotangent out anew before the weight gradient's loop (two full copies):
+        # the ResNet stem's NCHW weight gradient (7x7 s2 3->64 @224, batch 8) 65 -> 40 ms, medians of 11,
+        # 2026-12-07; chunks of 2 and 4 time the same either way (tests/test_conv_paths.py pins the program).
+        _, ys = lax.scan(lambda carry, xi: (carry, body(xi[None], w)[0]), None, x)
+        return ys
     _, ys = lax.scan(lambda carry, xc: (carry, body(xc, w)), None, x.reshape(batch // chunk, chunk, *x.shape[1:]))
     return ys.reshape(batch, *ys.shape[2:])
 
