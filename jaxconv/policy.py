@@ -262,6 +262,14 @@ _TAP_GEMM_FWD_MIN_CHANNELS = 64
 #   (64@56 50 -> 68, 32@64 16 -> 56), so ported networks (OIHW) keep XLA's there.
 _SCAN_MIN_OUT_CHANNELS = 32
 _SCAN_HWIO_MIN_IN_CHANNELS = 64
+# * The forward of an NCHW strided dense conv whose whole batch's im2col columns fit 8 MiB (the plain GEMM,
+#   no scan: the batch stays a dim of the GEMM, so a batch-sharded input keeps a batch-sharded output),
+#   ResNet's 3x3 s2 downsampling at a 128x128 input. XLA (direct_hipad) -> im2col GEMM, fwd ms, medians of
+#   15, one process, alternately (2026-12-07): 3x3 s2 64->128 @32 batch 8 5.5 -> 3.8, 128->256 @16 4.2 ->
+#   3.3, 256->256 @16 batch 4 4.7 -> 3.2, 32->64 @64 batch 4 4.3 -> 3.0, 64->128 @56 batch 2 3.3 -> 2.7,
+#   64->128 @112 batch 1 6.5 -> 5.8; their input and weight gradients keep their own forms (the VJPs
+#   without the forward tie: 7.8 / 8.0, 6.9 / 6.9, ...). Larger columns take the batch in chunks, which
+#   wins the stem's and @56's forward too but not batch sharding (the chunked GEMM bullet above).
 
 
 def _nchw_scan(spec: ConvSpec) -> bool:
@@ -327,6 +335,9 @@ def cpu_plan(spec: ConvSpec) -> Plan:
             and spec.in_channels >= _TAP_GEMM_MIN_CHANNELS):
         small = math.prod(spec.out_spatial) <= _TAP_GEMM_FWD_MAX_OUT and spec.in_channels >= _TAP_GEMM_FWD_MIN_CHANNELS
         return ("tap_gemm" if small else xla, "tap_gemm", _weight_grad(spec, xla))
+    if (spec.n == 2 and spec.groups == 1 and not spec.channels_last and k_elems > 1 and patch_elems >= _GEMM_MIN_PATCH_ELEMS
+            and patch_elems <= _GEMM_MAX_PATCH_ELEMS and any(s > 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)):
+        return ("gemm", xla, _weight_grad(spec, xla))  # NCHW strided forwards whose whole columns fit (above)
     return (xla, xla, _weight_grad(spec, xla))
 
 

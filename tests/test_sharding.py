@@ -74,8 +74,17 @@ SCRIPT = textwrap.dedent(
         w32 = jnp.tile(w, (7, 1, 1, 1))[:32]
         return jax.grad(lambda x: jnp.mean(jaxconv.conv2d(big(x), w32, None, 2, 1) ** 2))(x)
 
+    w24 = jnp.tile(w, (7, 8, 1, 1))[:32]  # (32, 24, 3, 3)
+
+    def strided_gemm_forward(x):  # a strided NCHW conv whose CPU plan's forward is the plain im2col GEMM
+        xx = jnp.tile(x, (1, 8, 1, 1))
+        assert jaxconv.policy.cpu_plan(jaxconv.shapes.conv_spec(
+            "conv2d", xx.shape, w24.shape, None, 2, 1, 1, 1, "zeros", False))[0] == "gemm"
+        return jaxconv.conv2d(xx, w24, None, 2, 1)
+
     OPS = {
         "conv2d": lambda x: jaxconv.conv2d(x, w, b, 1, 1),
+        "conv2d_strided_gemm_forward": strided_gemm_forward,
         "conv2d_chunked_gemm_weight_grad": chunked_wgrad,
         "conv2d_chunked_plan_input_grad": chunked_plan_xgrad,
         "conv2d_tap_gemm_weight_grad": tap_gemm_wgrad,
@@ -135,6 +144,7 @@ SCRIPT = textwrap.dedent(
 SHARDED_DIM = {
     "conv2d": ("batch", "height"),
     "conv2d_dilated_reflect": ("batch", "height"),
+    "conv2d_strided_gemm_forward": ("batch", "height"),  # the whole batch in one GEMM: no scan to gather it
     "conv2d_winograd_grad": ("batch", "height"),
     "conv2d_tap_gemm_weight_grad": ("replicated", "replicated"),  # a sum over the sharded dim
     "conv2d_chunked_gemm_weight_grad": ("replicated", "replicated"),  # a sum over the sharded dim
