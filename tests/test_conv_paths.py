@@ -296,10 +296,6 @@ SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)
     (((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1), (H, P, S)),  # ResNet stem: dx over stride phases, dw the chunked GEMM
     (((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, 1), (H, H, S)),  # strided, many channels: no phases
-    (((8, 64, 32, 32), (128, 64, 3, 3), 2, 1, 1), (G, H, S)),  # the same @32: its whole columns fit, the forward a GEMM
-    (((8, 128, 16, 16), (256, 128, 3, 3), 2, 1, 1), (G, H, S)),
-    (((1, 64, 112, 112), (128, 64, 3, 3), 2, 1, 1), (G, H, S)),  # batch 1: 1.8M column elements
-    (((2, 64, 112, 112), (128, 64, 3, 3), 2, 1, 1), (H, H, S)),  # 3.6M: past one GEMM's 8 MiB
     (((8, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1), (G, G, G)),  # ResNet's last stage at 128x128: tiny output
     (((8, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1), (W, W, S)),  # 3x3 s1: Winograd, the chunked GEMM's weight gradient (NCHW: tests/test_tap_gemm.py has channels-last)
     (((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1), (W, W, S)),
@@ -310,6 +306,10 @@ SHAPE_TABLE = [
     (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), (G, G, D)),  # d2l LeNet conv1 (padding 2)
     (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), (G, G, H)),  # LeNet conv2
     (((8, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1), (G, G, G)),  # strided 1x1 shortcut
+    (((8, 64, 32, 32), (128, 64, 3, 3), 2, 1, 1), (G, H, S)),  # 3x3 s2 @32: its whole columns fit, the forward a GEMM
+    (((8, 128, 16, 16), (256, 128, 3, 3), 2, 1, 1), (G, H, S)),
+    (((1, 64, 112, 112), (128, 64, 3, 3), 2, 1, 1), (G, H, S)),  # batch 1: 1.8M column elements
+    (((2, 64, 112, 112), (128, 64, 3, 3), 2, 1, 1), (H, H, S)),  # 3.6M: past one GEMM's 8 MiB
     (((8, 64, 58, 58), (64, 1, 3, 3), 1, 0, 64), (T, T, T)),  # depthwise: the tap fold (jaxconv/depthwise.py)
     (((8, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64), (T, T, T)),
     (((32, 16, 32, 32), (32, 16, 3, 3), 1, 1, 1), (D, D, S)),  # K = 144 but 4.7M patch elements: too big for one GEMM
