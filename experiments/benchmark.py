@@ -765,6 +765,42 @@ def _rss_bytes() -> tuple[int, int]:
         return peak, peak
 
 
+#: glibc's tunable (2.35+) that madvises transparent huge pages for the blocks malloc maps with mmap.
+HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def hugepages_malloc() -> bool:
+    """Whether this process runs with :data:`HUGETLB_TUNABLE` (read by glibc at start-up, from the environment)."""
+    return HUGETLB_TUNABLE in os.environ.get("GLIBC_TUNABLES", "").split(":")
+
+
+def _thp_mode() -> str:
+    """The kernel's transparent-huge-page mode (``always``, ``madvise`` or ``never``), or ``unknown``."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return next((w[1:-1] for w in f.read().split() if w.startswith("[")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def _minor_faults(call: Callable[[], Any], n: int = 3) -> float | None:
+    """Minor page faults per call of a warmed-up ``call``: the pages the kernel had to map and zero for it.
+
+    XLA:CPU allocates a program's temporaries afresh at every call, one block (232 MB for resnet18's train step)
+    that glibc's malloc maps with mmap and unmaps again, so every call first-touches all of it; torch's per-op
+    allocations mostly come back from malloc's heap. ``None`` where ``resource`` is missing (Windows).
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    _block(call())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        _block(call())
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
+
+
 def _tuned_exe(fn: Any, jitted: Any, args: tuple[Any, ...], path: str) -> tuple[Any, float]:
     """``jaxconv.tune`` ``fn`` on ``args`` into the plan file ``path``, then compile ``jitted`` (``fn`` jitted) with
     those plans in effect: (the tuned executable, tuning seconds). The plans are in the jit cache key: it retraces."""
@@ -821,6 +857,7 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
         out["torch_train_peak_bytes"] = _rss_bytes()[1] - rss0
         out["torch_peak_kind"] = "peak RSS increase"
     out["torch_train_s"] = tt["torch"]
+    out["torch_train_faults"] = _minor_faults(ttrain)
     tm.eval()
 
     def teval() -> Any:
@@ -878,6 +915,7 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
         train_calls["tuned"] = lambda: run(exe_tt, carry_tuned)
     tj, out["train_repeats"] = time_impls(train_calls, budget, min_rep, max_rep)
     out["train_s"], out["train_tuned_s"] = tj["jaxconv"], tj.get("tuned")
+    out["train_faults"] = _minor_faults(call_t)
     if plan_dir:
         shutil.rmtree(plan_dir, ignore_errors=True)
     return out
@@ -921,7 +959,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
     tr.compile_s, tr.peak_bytes = {"jaxconv": d.get("train_compile_s")}, {"jaxconv": d.get("train_peak_bytes")}
     tr.repeats = d.get("train_repeats", 0)
     tr.extra = {**common, "mode": "train", "xla_temp_bytes": d.get("train_temp_bytes"), "torch_peak_bytes": d.get("torch_train_peak_bytes"),
-                "torch_peak_kind": d.get("torch_peak_kind"), "tune_s": d.get("train_tune_s")}
+                "torch_peak_kind": d.get("torch_peak_kind"), "tune_s": d.get("train_tune_s"),
+                "faults": d.get("train_faults"), "torch_faults": d.get("torch_train_faults")}
     return [ev, tr]
 
 
@@ -999,6 +1038,7 @@ def machine() -> dict[str, Any]:
         "torch": getattr(torch, "__version__", None), "torch_threads": torch.get_num_threads() if torch is not None else None,
         "flax": getattr(sys.modules.get("flax"), "__version__", None), "torch_device": TORCH_DEVICE,
         "torch_cuda": (torch.cuda.get_device_name(0) if TORCH_DEVICE != "cpu" else None) if torch is not None else None,
+        "malloc_hugepages": hugepages_malloc(), "thp": _thp_mode(),
     }
 
 
@@ -1061,12 +1101,17 @@ def _mib(b: float | None) -> str:
     return "n/a" if b is None else f"{b / 2 ** 20:.1f}"
 
 
+def _faults(jax_faults: float | None, torch_faults: float | None) -> str:
+    return " / ".join("n/a" if f is None else f"{f:,.0f}" for f in (jax_faults, torch_faults))
+
+
 def network_table(results: list[Result]) -> str:
     """The whole-network rows: ported with jaxconv.nn.from_torch, against torch on the same inputs."""
     rows = [r for r in results if r.group == "network"]
     tuned = any(r.times.get("tuned") for r in rows)  # --tuned: plans measured by jaxconv.tune, a column of their own
     head = ["network", "jaxconv", "torch", "torch/jaxconv", *(["jaxconv tuned", "torch/tuned", "tuning"] if tuned else []),
-            "compile (jaxconv)", "XLA peak MiB (jaxconv)", "XLA temp MiB (jaxconv)", "torch peak MiB increase", "port"]
+            "compile (jaxconv)", "XLA peak MiB (jaxconv)", "XLA temp MiB (jaxconv)", "torch peak MiB increase",
+            "page faults/step (jaxconv / torch)", "port"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         jt, tt, tu = r.times.get("jaxconv"), r.times.get("torch"), r.times.get("tuned")
@@ -1075,7 +1120,8 @@ def network_table(results: list[Result]) -> str:
                *([_fmt_t(tu), _fmt_r(_ratio(tt, tu)), "n/a" if ts is None else f"{ts:.0f} s"] if tuned else []),
                "n/a" if c is None else f"{c:.1f} s",
                _mib(r.peak_bytes.get("jaxconv")), _mib(r.extra.get("xla_temp_bytes")), _mib(r.extra.get("torch_peak_bytes")) if r.extra.get("mode") == "train"
-               else "-", "n/a" if port is None else f"{port:.1f} s"]
+               else "-", _faults(r.extra.get("faults"), r.extra.get("torch_faults")) if r.extra.get("mode") == "train" else "-",
+               "n/a" if port is None else f"{port:.1f} s"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -1173,11 +1219,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tuned", action="store_true",
                     help="network rows: also tune each program with jaxconv.tune (a temporary plan file) and time it "
                          "beside the default one, in a column of its own (adds 1-11 minutes per network here)")
+    ap.add_argument("--malloc-hugepages", action="store_true",
+                    help=f"run with glibc's {HUGETLB_TUNABLE} (transparent huge pages for malloc's large blocks, jaxconv's "
+                         "and torch's alike): XLA:CPU's per-call temporaries then cost a few hundred page faults instead of "
+                         "~57,000 per resnet18 train step (README, Performance)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
     ap.add_argument("--reps", default="3,20", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.malloc_hugepages and not hugepages_malloc():
+        # glibc reads its tunables when a process starts: this run goes on in a child that has it set.
+        env = {**os.environ, "GLIBC_TUNABLES": ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), HUGETLB_TUNABLE]))}
+        cmd = [sys.executable, os.path.abspath(__file__), *(sys.argv[1:] if argv is None else argv)]
+        return subprocess.run(cmd, env=env).returncode
     global TORCH_DEVICE, GRAPH_LAYOUT, TUNED
     GRAPH_LAYOUT = None if args.graph_layout == "auto" else args.graph_layout
     TUNED = args.tuned
@@ -1213,6 +1268,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# jaxconv benchmark on {info['cpu']} ({info['cores']} cores), jax {info['jax']} ({info['jax_backend']}), "
           f"torch {info['torch']} ({info['torch_threads']} threads, device {TORCH_DEVICE})")
     print(f"GEMM float32: jax {gemm['jax']:.0f} GFLOP/s" + (f", torch {gemm['torch']:.0f} GFLOP/s" if "torch" in gemm else ""))
+    print(f"malloc: {HUGETLB_TUNABLE + ' (--malloc-hugepages)' if info['malloc_hugepages'] else 'glibc defaults'}; "
+          f"kernel transparent huge pages: {info['thp']}")
 
     results: list[Result] = []
     for case in tqdm(cases, desc="benchmark", unit="case", file=sys.stderr, dynamic_ncols=True):
