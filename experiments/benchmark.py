@@ -28,6 +28,7 @@ Usage::
     python experiments/benchmark.py                # default set (no networks), a few minutes
     python experiments/benchmark.py --networks     # only the network rows, several minutes
     python experiments/benchmark.py --networks --tuned  # and each also tuned by jaxconv.tune, ~45 minutes
+    python experiments/benchmark.py --networks --keep-freed-memory  # malloc keeps XLA's freed temporaries
     python experiments/benchmark.py --all          # both
     python experiments/benchmark.py --quick        # reduced set with one tiny network, < 1 minute
     python experiments/benchmark.py --json out.json -k conv
@@ -63,6 +64,10 @@ import jaxconv
 from jaxconv import policy, shapes
 from jaxconv.shapes import conv_spec
 
+if __name__ == "__main__" and "--keep-freed-memory" in sys.argv[1:]:
+    # before torch's import starts its first thread: threads keep the malloc arena they first took, and
+    # one of torch's handed to XLA's workers maps their blocks anyway (jaxconv/host_memory.py)
+    jaxconv.host_memory.keep_freed_memory()
 try:
     import torch
     import torch.nn.functional as F
@@ -928,6 +933,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
            "--size", str(size), "--budget", str(budget), "--reps", f"{min_rep},{max_rep}"]
     if TUNED:
         cmd.append("--tuned")
+    if jaxconv.host_memory.freed_memory_kept():
+        cmd.append("--keep-freed-memory")
     if threads is not None:
         cmd += ["--threads", str(threads)]
     if TORCH_DEVICE != "cpu":
@@ -1038,7 +1045,8 @@ def machine() -> dict[str, Any]:
         "torch": getattr(torch, "__version__", None), "torch_threads": torch.get_num_threads() if torch is not None else None,
         "flax": getattr(sys.modules.get("flax"), "__version__", None), "torch_device": TORCH_DEVICE,
         "torch_cuda": (torch.cuda.get_device_name(0) if TORCH_DEVICE != "cpu" else None) if torch is not None else None,
-        "malloc_hugepages": hugepages_malloc(), "thp": _thp_mode(),
+        "malloc_hugepages": hugepages_malloc(), "freed_memory_kept": jaxconv.host_memory.freed_memory_kept(),
+        "thp": _thp_mode(),
     }
 
 
@@ -1223,6 +1231,10 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"run with glibc's {HUGETLB_TUNABLE} (transparent huge pages for malloc's large blocks, jaxconv's "
                          "and torch's alike): XLA:CPU's per-call temporaries then cost ~1,800 page faults instead of "
                          "~57,000 per resnet18 train step (README, Performance)")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="call jaxconv.host_memory.keep_freed_memory() first (in every network worker too): malloc keeps "
+                         "the memory XLA:CPU frees after each call for the next one, jaxconv's and torch's alike "
+                         "(README, Performance)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
@@ -1233,6 +1245,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "GLIBC_TUNABLES": ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), HUGETLB_TUNABLE]))}
         cmd = [sys.executable, os.path.abspath(__file__), *(sys.argv[1:] if argv is None else argv)]
         return subprocess.run(cmd, env=env).returncode
+    if args.keep_freed_memory:
+        jaxconv.host_memory.keep_freed_memory()  # done at import when run as a script; warns if it cannot
     global TORCH_DEVICE, GRAPH_LAYOUT, TUNED
     GRAPH_LAYOUT = None if args.graph_layout == "auto" else args.graph_layout
     TUNED = args.tuned
@@ -1268,7 +1282,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# jaxconv benchmark on {info['cpu']} ({info['cores']} cores), jax {info['jax']} ({info['jax_backend']}), "
           f"torch {info['torch']} ({info['torch_threads']} threads, device {TORCH_DEVICE})")
     print(f"GEMM float32: jax {gemm['jax']:.0f} GFLOP/s" + (f", torch {gemm['torch']:.0f} GFLOP/s" if "torch" in gemm else ""))
-    print(f"malloc: {HUGETLB_TUNABLE + ' (--malloc-hugepages)' if info['malloc_hugepages'] else 'glibc defaults'}; "
+    malloc = [HUGETLB_TUNABLE + " (--malloc-hugepages)"] if info["malloc_hugepages"] else []
+    malloc += ["freed memory kept (--keep-freed-memory)"] if info["freed_memory_kept"] else []
+    print(f"malloc: {', '.join(malloc) or 'glibc defaults'}; "
           f"kernel transparent huge pages: {info['thp']}")
 
     results: list[Result] = []

@@ -10,7 +10,7 @@ import sys as _sys
 import types as _types
 import warnings as _warnings
 
-from jaxconv import affine, convolution, normalization, patches, policy, pool, shapes, transpose, tuning
+from jaxconv import affine, convolution, host_memory, normalization, patches, policy, pool, shapes, transpose, tuning
 from jaxconv.affine import *  # noqa: F403
 from jaxconv.convolution import *  # noqa: F403
 from jaxconv.normalization import *  # noqa: F403
@@ -33,8 +33,8 @@ from jaxconv.tuning import tune
 __version__ = "0.1.0"
 
 # The ops (each op module's __all__), the shape rules most used, measured plans (`tune`), and the
-# three modules users reach through the package (the shape rules, the algorithm policy, tuning).
-__all__ = ["conv_flops", "conv_output_shape", "conv_params", "conv_transpose_output_shape", "interpolate", "pad",
+# four modules users reach through the package (the shape rules, the algorithm policy, tuning, host memory).
+__all__ = ["conv_flops", "conv_output_shape", "conv_params", "conv_transpose_output_shape", "host_memory", "interpolate", "pad",
            "policy", "pool_output_shape", "receptive_field", "resolve_padding", "shapes", "tune", "tuning",
            "upsample", "upsample_bilinear", "upsample_nearest"]
 __all__ += affine.__all__

@@ -1,0 +1,121 @@
+"""Host memory for XLA:CPU programs: keep the memory one call frees for the next.
+
+XLA:CPU allocates a program's temporaries afresh at every call, as one block (232 MB for ported
+resnet18's train step, batch 8, 128x128). glibc's malloc hands a block that large out with ``mmap`` and
+unmaps it on free, so every call first-touches all of it again: 56,700 minor page faults and ~150 ms of
+kernel time per step on this project's 2-core machine, against torch's 10,500 faults and 26 ms (README,
+"The page-fault tax on XLA:CPU train steps"). Setting ``MALLOC_MMAP_MAX_=0`` alone does not help: XLA
+allocates on its worker threads, each with its own malloc arena, and an arena other than the main one
+cannot hold a block larger than its 64 MiB heap, so it maps the block anyway.
+
+:func:`keep_freed_memory` sets three of glibc's ``mallopt`` parameters for the whole process: one arena for
+every thread (``M_ARENA_MAX=1``, the main arena, which grows with ``brk`` to any size), no ``mmap`` for large
+blocks (``M_MMAP_MAX=0``) and no trimming of the freed top of the heap below 2 GiB (``M_TRIM_THRESHOLD``).
+The block a call frees is then the block the next call gets, its pages already mapped. Measured
+(2026-12-07, resnet18 train step, batch 8, 128x128, one process each, 15 steps): 57,400 -> 3,800 faults
+per step, kernel time 190 -> 16 ms, 400 -> 245 ms (``experiments/benchmark.py --networks
+--keep-freed-memory`` runs the whole benchmark, torch included, this way).
+
+The cost: the process keeps its peak heap (up to 2 GiB above what is in use) instead of returning it to
+the system, and threads share one arena's lock (no slower in the runs above; a program that mallocs
+heavily from many threads may be). It is a switch for a process that trains or serves on the CPU, which
+is why it is not on by default. Threads keep the arena they first allocated from, so it must run before
+JAX's CPU backend starts (before the first computation; later it changes nothing and says so) and best
+before other libraries start threads: called after torch had run one op, resnet18's step still took
+17,500 faults (its new threads may reuse torch's arenas, which map large blocks whatever the settings).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import warnings
+from typing import Any
+
+__all__ = ["MALLOPT_SETTINGS", "freed_memory_kept", "keep_freed_memory"]
+
+#: ``(name, glibc's parameter number, value)`` of each ``mallopt`` call :func:`keep_freed_memory` makes
+#: (malloc.h: ``M_TRIM_THRESHOLD`` -1, ``M_MMAP_MAX`` -4, ``M_ARENA_MAX`` -8). The arena limit comes first:
+#: it must be in place before any worker thread takes an arena of its own.
+MALLOPT_SETTINGS: tuple[tuple[str, int, int], ...] = (
+    ("M_ARENA_MAX", -8, 1),
+    ("M_MMAP_MAX", -4, 0),
+    ("M_TRIM_THRESHOLD", -1, 2**31 - 1),
+)
+
+_kept = False
+
+
+def _glibc() -> Any:
+    """The process's C library if it is glibc (the only one with these ``mallopt`` parameters), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version.restype = ctypes.c_char_p  # glibc's own symbol: absent from musl
+        libc.gnu_get_libc_version()
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def _backend_started() -> bool:
+    try:
+        from jax._src import xla_bridge  # private: jax has no public "is a backend running" query
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):
+        return False
+
+
+def keep_freed_memory() -> bool:
+    """Have malloc keep the memory XLA:CPU frees at the end of each call, for the next call.
+
+    Sets :data:`MALLOPT_SETTINGS` for the whole process (the module docstring has the mechanism, the
+    measured effect and the cost). Call it once, after ``import jaxconv`` and before the first JAX
+    computation, best before importing torch or anything else that starts threads (threads that took
+    arenas of their own keep mapping large blocks; which do cannot be seen from Python, and ``import
+    jax`` itself starts one, harmless in the measurements). Nothing changes (and a ``RuntimeWarning`` says why) where the C library is not glibc,
+    or where JAX's backend is already running: its worker threads already have arenas of their own, the
+    setting would keep the heap without removing the faults. Calling it again returns the first answer.
+
+    Returns:
+        Whether the settings are in place for this process.
+
+    Example (in a fresh process, as it must be):
+
+    >>> import subprocess, sys
+    >>> code = "import jaxconv; print(jaxconv.host_memory.keep_freed_memory(), jaxconv.host_memory.freed_memory_kept())"
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()  # glibc (Linux)
+    ['True', 'True']
+    """
+    global _kept
+    if _kept:
+        return True
+    libc = _glibc()
+    if libc is None:
+        warnings.warn(f"keep_freed_memory: the C library of this platform ({sys.platform}) is not glibc, whose "
+                      "mallopt parameters it sets; nothing changed", RuntimeWarning, stacklevel=2)
+        return False
+    if _backend_started():
+        warnings.warn("keep_freed_memory: JAX's backend is already running, so its worker threads have malloc arenas "
+                      "of their own that map XLA's large blocks anyway; nothing changed. Call it before the first "
+                      "JAX computation (restart the process)", RuntimeWarning, stacklevel=2)
+        return False
+    for name, param, value in MALLOPT_SETTINGS:
+        if libc.mallopt(param, value) != 1:  # mallopt returns 1 on success
+            warnings.warn(f"keep_freed_memory: mallopt({name}, {value}) failed; the settings are partly applied",
+                          RuntimeWarning, stacklevel=2)
+            return False
+    _kept = True
+    return True
+
+
+def freed_memory_kept() -> bool:
+    """Whether :func:`keep_freed_memory` has put its settings in place in this process.
+
+    >>> from jaxconv import host_memory
+    >>> isinstance(host_memory.freed_memory_kept(), bool)
+    True
+    """
+    return _kept

@@ -1,0 +1,90 @@
+"""jaxconv.host_memory: keeping the memory XLA:CPU frees for the next call.
+
+oracle: the kernel's count of minor page faults (``resource.getrusage``) of a fresh process that runs a
+jitted program with a large XLA temporary: with glibc's defaults every call first-touches the block
+again; with :func:`jaxconv.host_memory.keep_freed_memory` called first it is mapped once. Each case runs
+in its own process: the settings are process-wide and must precede JAX's backend.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from jaxconv import host_memory
+
+pytestmark = pytest.mark.skipif(host_memory._glibc() is None, reason="the mallopt parameters are glibc's (Linux)")
+
+# A program whose XLA temporary is one 128 MiB block: a K=8 GEMM's (8192, 4096) output, reduced.
+_PROGRAM = """
+import json, resource, sys, warnings
+import jaxconv, jax, jax.numpy as jnp
+phase = sys.argv[1]
+if phase == "late":
+    jnp.ones(1).block_until_ready()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    kept = jaxconv.host_memory.keep_freed_memory() if phase != "default" else None
+f = jax.jit(lambda a, b: jnp.sum(jnp.sin(a @ b)))
+a, b = jnp.ones((8192, 8)), jnp.ones((8, 4096))
+exe = f.lower(a, b).compile()
+for _ in range(6):  # the heap settles in a few calls (small blocks land in the freed one: it grows twice or so)
+    exe(a, b).block_until_ready()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    exe(a, b).block_until_ready()
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+print(json.dumps({"kept": kept, "faults": faults, "temp": exe.memory_analysis().temp_size_in_bytes,
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def _run(phase: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROGRAM, phase], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _thp_mode() -> str:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return next((w[1:-1] for w in f.read().split() if w.startswith("[")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def test_keep_freed_memory_removes_the_per_call_page_faults():
+    """Called before the backend starts, the temp block's pages are mapped once, not at every call.
+    oracle: getrusage's minor faults per call, against the block's size in 4 KiB pages."""
+    default, kept = _run("default"), _run("kept")
+    pages = default["temp"] / 4096
+    assert default["temp"] >= 100 * 2**20, default  # the block is far past malloc's mmap threshold
+    if _thp_mode() != "always":
+        # the premise: with glibc's defaults each call faults the block in again (with THP "always" the
+        # kernel maps it in 2 MiB pages, 512x fewer faults, and there is no tax to remove)
+        assert default["faults"] > 0.5 * pages, (default, pages)
+    assert kept["kept"] is True and not kept["warnings"], kept
+    assert kept["faults"] < 0.1 * pages, (kept, pages)
+
+
+def test_keep_freed_memory_after_the_backend_started_changes_nothing_and_warns():
+    """Once JAX's worker threads hold arenas of their own the setting would only keep the heap: it is
+    refused with a RuntimeWarning naming the function and the rule. oracle: the returned flag and the warning."""
+    late = _run("late")
+    assert late["kept"] is False, late
+    assert any("keep_freed_memory" in w and "before the first JAX computation" in w for w in late["warnings"]), late
+
+
+def test_keep_freed_memory_without_glibc_changes_nothing_and_warns(monkeypatch):
+    """Another C library (macOS, musl): nothing is set, a RuntimeWarning names the platform.
+    oracle: the returned flag, the warning and freed_memory_kept()."""
+    monkeypatch.setattr(host_memory, "_glibc", lambda: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert host_memory.keep_freed_memory() is False
+    assert any("not glibc" in str(w.message) and w.category is RuntimeWarning for w in caught)
+    assert host_memory.freed_memory_kept() is False
