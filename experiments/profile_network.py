@@ -14,6 +14,7 @@ Usage::
     python experiments/profile_network.py tiny_resnet --size 32 --hlo /tmp/tiny.hlo
     python experiments/profile_network.py mobilenet_v2 --compare-layouts   # captured vs channels-last
     python experiments/profile_network.py resnet18 --mode train --compare-without tap_gemm   # judge a CPU rule
+    python experiments/profile_network.py resnet18 --mode train --keep-freed-memory  # no per-call page faults
 
 Times are milliseconds per call (summed over XLA's threads, so a kind's total can exceed the wall
 time of the call when thunks run concurrently).
@@ -36,6 +37,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import jaxconv
+
+if __name__ == "__main__" and "--keep-freed-memory" in sys.argv[1:]:
+    jaxconv.host_memory.keep_freed_memory()  # before the benchmark module imports torch (jaxconv/host_memory.py)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark as B  # the benchmark's network builders and torchvision import
@@ -182,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of the profile: time the default program against the same network with the CPU "
                          "plan's uses of this conv algorithm (e.g. tap_gemm) replaced by XLA's conv, alternately")
     ap.add_argument("--rounds", type=int, default=10, help="rounds of --compare-without (default 10)")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="run with jaxconv.host_memory.keep_freed_memory() (applied at import, before torch's)")
     a = ap.parse_args(argv)
     if a.compare_without:
         c = compare_without(a.network, a.batch, a.size, a.mode, a.compare_without, a.rounds)

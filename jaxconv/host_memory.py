@@ -12,12 +12,13 @@ cannot hold a block larger than its 64 MiB heap, so it maps the block anyway.
 every thread (``M_ARENA_MAX=1``, the main arena, which grows with ``brk`` to any size), no ``mmap`` for large
 blocks (``M_MMAP_MAX=0``) and no trimming of the freed top of the heap below 2 GiB (``M_TRIM_THRESHOLD``).
 The block a call frees is then the block the next call gets, its pages already mapped. Measured
-(2026-12-07, resnet18 train step, batch 8, 128x128, one process each, 15 steps): 57,400 -> 3,800 faults
-per step, kernel time 190 -> 16 ms, 400 -> 245 ms (``experiments/benchmark.py --networks
---keep-freed-memory`` runs the whole benchmark, torch included, this way).
+(2026-12-07, resnet18 train step, batch 8, 128x128, one process each, 10 steps after 6 warm-up): 56,900
+-> 0 faults per step, kernel time 158 -> 12 ms, 349 -> 322 ms (``experiments/benchmark.py --networks
+--keep-freed-memory`` runs the whole benchmark, torch included, this way; README has its tables).
 
 The cost: the process keeps its peak heap (up to 2 GiB above what is in use) instead of returning it to
-the system, and threads share one arena's lock (no slower in the runs above; a program that mallocs
+the system, and that heap holds a few copies of the block (a call may ask for its block before the last
+call's is freed; a 128 MiB one settled at 2-4 copies in ``tests/test_host_memory.py``), and threads share one arena's lock (no slower in the runs above; a program that mallocs
 heavily from many threads may be). It is a switch for a process that trains or serves on the CPU, which
 is why it is not on by default. Threads keep the arena they first allocated from, so it must run before
 JAX's CPU backend starts (before the first computation; later it changes nothing and says so) and best
