@@ -17,13 +17,14 @@ The block a call frees is then the block the next call gets, its pages already m
 --keep-freed-memory`` runs the whole benchmark, torch included, this way; README has its tables).
 
 The cost: the process keeps its peak heap (up to 2 GiB above what is in use) instead of returning it to
-the system, and that heap holds a few copies of the block (a call may ask for its block before the last
-call's is freed; a 128 MiB one settled at 2-4 copies in ``tests/test_host_memory.py``), and threads share one arena's lock (no slower in the runs above; a program that mallocs
-heavily from many threads may be). It is a switch for a process that trains or serves on the CPU, which
-is why it is not on by default. Threads keep the arena they first allocated from, so it must run before
-JAX's CPU backend starts (before the first computation; later it changes nothing and says so) and best
-before other libraries start threads: called after torch had run one op, resnet18's step still took
-17,500 faults (its new threads may reuse torch's arenas, which map large blocks whatever the settings).
+the system; that heap holds a few copies of the block (a call may ask for its block before the last
+call's is freed: a 128 MiB one settled at 2-4 copies in ``tests/test_host_memory.py``); and threads share
+one arena's lock (no slower in the runs above; a program that mallocs heavily from many threads may be).
+It is a switch for a process that trains or serves on the CPU, which is why it is not on by default.
+Threads keep the arena they first allocated from, so it must run before JAX's CPU backend starts (before
+the first computation; later it changes nothing and says so) and best before other libraries start
+threads: called after torch had run one op, resnet18's step still took 17,500 faults (torch's threads
+took arenas of their own, and XLA's workers reuse them, mapping large blocks whatever the settings).
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ def keep_freed_memory() -> bool:
     Sets :data:`MALLOPT_SETTINGS` for the whole process (the module docstring has the mechanism, the
     measured effect and the cost). Call it once, after ``import jaxconv`` and before the first JAX
     computation, best before importing torch or anything else that starts threads (threads that took
-    arenas of their own keep mapping large blocks; which do cannot be seen from Python, and ``import
-    jax`` itself starts one, harmless in the measurements). Nothing changes (and a ``RuntimeWarning`` says why) where the C library is not glibc,
-    or where JAX's backend is already running: its worker threads already have arenas of their own, the
-    setting would keep the heap without removing the faults. Calling it again returns the first answer.
+    arenas of their own keep mapping large blocks; which did cannot be seen from Python; the thread that
+    ``import jax`` starts was harmless in the measurements). Nothing changes, and a ``RuntimeWarning``
+    says why, where the C library is not glibc or where JAX's backend is already running (its worker
+    threads have arenas of their own: the settings would keep the heap without removing the faults).
+    Once the settings are in place, later calls return ``True`` at once.
 
     Returns:
         Whether the settings are in place for this process.
