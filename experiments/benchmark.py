@@ -779,15 +779,6 @@ def hugepages_malloc() -> bool:
     return HUGETLB_TUNABLE in os.environ.get("GLIBC_TUNABLES", "").split(":")
 
 
-def _thp_mode() -> str:
-    """The kernel's transparent-huge-page mode (``always``, ``madvise`` or ``never``), or ``unknown``."""
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return next((w[1:-1] for w in f.read().split() if w.startswith("[")), "unknown")
-    except OSError:
-        return "unknown"
-
-
 def _minor_faults(call: Callable[[], Any], n: int = 3) -> float | None:
     """Minor page faults per call of a warmed-up ``call``: the pages the kernel had to map and zero for it.
 
@@ -1046,7 +1037,7 @@ def machine() -> dict[str, Any]:
         "flax": getattr(sys.modules.get("flax"), "__version__", None), "torch_device": TORCH_DEVICE,
         "torch_cuda": (torch.cuda.get_device_name(0) if TORCH_DEVICE != "cpu" else None) if torch is not None else None,
         "malloc_hugepages": hugepages_malloc(), "freed_memory_kept": jaxconv.host_memory.freed_memory_kept(),
-        "thp": _thp_mode(),
+        "thp": jaxconv.host_memory.thp_mode(),
     }
 
 

@@ -34,7 +34,7 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["MALLOPT_SETTINGS", "freed_memory_kept", "keep_freed_memory"]
+__all__ = ["MALLOPT_SETTINGS", "freed_memory_kept", "keep_freed_memory", "thp_mode"]
 
 #: ``(name, glibc's parameter number, value)`` of each ``mallopt`` call :func:`keep_freed_memory` makes
 #: (malloc.h: ``M_TRIM_THRESHOLD`` -1, ``M_MMAP_MAX`` -4, ``M_ARENA_MAX`` -8). The arena limit comes first:
@@ -122,3 +122,19 @@ def freed_memory_kept() -> bool:
     True
     """
     return _kept
+
+
+def thp_mode() -> str:
+    """The kernel's transparent-huge-page mode, ``"always"``, ``"madvise"`` or ``"never"`` (``"unknown"`` where
+    ``/sys`` does not say): with ``always`` the kernel maps large blocks in 2 MiB pages and the per-call page
+    faults :func:`keep_freed_memory` removes are 512x fewer to begin with.
+
+    >>> from jaxconv import host_memory
+    >>> host_memory.thp_mode() in ("always", "madvise", "never", "unknown")
+    True
+    """
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return next((w[1:-1] for w in f.read().split() if w.startswith("[")), "unknown")
+    except OSError:
+        return "unknown"

@@ -17,7 +17,9 @@ import pytest
 
 from jaxconv import host_memory
 
-pytestmark = pytest.mark.skipif(host_memory._glibc() is None, reason="the mallopt parameters are glibc's (Linux)")
+# The two fresh-process tests need glibc, whose mallopt parameters keep_freed_memory sets; elsewhere (macOS,
+# musl) it refuses, which the last test checks on every platform. CI runs on glibc: they run there.
+needs_glibc = pytest.mark.skipif(host_memory._glibc() is None, reason="the mallopt parameters are glibc's (Linux)")
 
 # A program whose XLA temporary is one 128 MiB block: a K=8 GEMM's (8192, 4096) output, reduced.
 _PROGRAM = """
@@ -54,21 +56,14 @@ def _run(phase: str) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def _thp_mode() -> str:
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return next((w[1:-1] for w in f.read().split() if w.startswith("[")), "unknown")
-    except OSError:
-        return "unknown"
-
-
+@needs_glibc
 def test_keep_freed_memory_removes_the_per_call_page_faults():
     """Called before the backend starts, the temp block's pages are mapped once, not at every call.
     oracle: getrusage's minor faults per call, against the block's size in 4 KiB pages."""
     default, kept = _run("default"), _run("kept")
     pages = default["temp"] / 4096
     assert default["temp"] >= 100 * 2**20, default  # the block is far past malloc's mmap threshold
-    if _thp_mode() != "always":
+    if host_memory.thp_mode() != "always":
         # the premise: with glibc's defaults each call faults the block in again (with THP "always" the
         # kernel maps it in 2 MiB pages, 512x fewer faults, and there is no tax to remove)
         assert default["faults"] > 0.5 * pages, (default, pages)
@@ -76,6 +71,7 @@ def test_keep_freed_memory_removes_the_per_call_page_faults():
     assert kept["faults"] < 0.1 * pages, (kept, pages)
 
 
+@needs_glibc
 def test_keep_freed_memory_after_the_backend_started_changes_nothing_and_warns():
     """Once JAX's worker threads hold arenas of their own the setting would only keep the heap: it is
     refused with a RuntimeWarning naming the function and the rule. oracle: the returned flag and the warning."""
