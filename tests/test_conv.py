@@ -110,8 +110,8 @@ def _jax_fwd_bwd(cfg):
 
 
 N_PARITY = 320
-PARITY_CHUNK = 40  # configs per test: 8 chunks, the first 2 by default (tests/lanes.py: CI's budget), all with --run-slow
-PARITY_DEFAULT_CHUNKS = 2
+PARITY_CHUNK = 40  # configs per test: 8 chunks, the first by default (tests/lanes.py: CI's budget), all with --run-slow
+PARITY_DEFAULT_CHUNKS = 1
 
 
 def parity_configs() -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 import jax
@@ -14,17 +15,24 @@ import torch.nn.functional as F  # noqa: E402
 
 import jaxconv  # noqa: E402
 from jaxconv.shapes import from_torch_pad  # noqa: E402
+from tests import lanes  # noqa: E402
 from tests.reference import pad_ref  # noqa: E402
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def test_pad_random_parity():
-    """oracle: torch F.pad (flat last-dim-first tuple built by hand) and the NumPy loop reference, 300 configs."""
+N_RANDOM = 300
+RANDOM_CHUNK = 100
+
+
+@functools.cache
+def random_pad_cases() -> list[tuple]:
+    """The N_RANDOM random configs (one draw sequence, whatever the chunking): (x, padding, pairs, mode,
+    value, spatial dims, unbatched too)."""
     rng = random.Random(0)
     nprng = np.random.default_rng(0)
-    done = 0
-    while done < 300:
+    cases: list[tuple] = []
+    while len(cases) < N_RANDOM:
         n = rng.randint(1, 3)
         mode = rng.choice(MODES)
         spatial = tuple(rng.randint(1, 5) for _ in range(n))
@@ -44,14 +52,33 @@ def test_pad_random_parity():
             continue
         x = nprng.standard_normal((rng.randint(1, 2), rng.randint(1, 3), *spatial)).astype(np.float32)
         value = rng.choice([0.0, 1.5]) if mode == "constant" else None
+        cases.append((x, padding, pairs, mode, value, n, rng.random() < 0.3))
+    return cases
+
+
+# The first 100 configs by default, the other 200 in the slow lane (tests/lanes.py: CI's budget; each
+# config compiles its own programs, ~5 s a chunk on the 2-core dev machine).
+@pytest.mark.parametrize("chunk", lanes.prefix(range(N_RANDOM // RANDOM_CHUNK), 1))
+def test_pad_random_parity(chunk):
+    """oracle: torch F.pad (flat last-dim-first tuple built by hand) and the NumPy loop reference, 100 configs a chunk."""
+    for x, padding, pairs, mode, value, n, unbatched in random_pad_cases()[chunk * RANDOM_CHUNK:(chunk + 1) * RANDOM_CHUNK]:
         flat = [v for pair in reversed(pairs) for v in pair]  # torch: last dim first
         ref = F.pad(torch.tensor(x), flat, mode=mode, **({} if value is None else {"value": value})).numpy()
         got = jaxconv.pad(x, padding, mode, value, spatial_dims=n)
         np.testing.assert_array_equal(got, ref, err_msg=f"{mode} {pairs} {x.shape}")
         np.testing.assert_allclose(got, pad_ref(x, pairs, mode, 0.0 if value is None else value), rtol=1e-6)
-        if rng.random() < 0.3:  # unbatched (C, *spatial)
+        if unbatched:  # (C, *spatial)
             np.testing.assert_array_equal(jaxconv.pad(x[0], padding, mode, value, spatial_dims=n), ref[0])
-        done += 1
+
+
+def test_pad_random_default_chunk_covers_every_mode_form_and_rank():
+    """The default lane's configs (the first chunk) still draw every mode, padding form and rank. oracle: the draws."""
+    cases = random_pad_cases()[:RANDOM_CHUNK]
+    assert {c[3] for c in cases} == set(MODES)
+    assert {c[5] for c in cases} == {1, 2, 3}
+    assert {type(c[1]).__name__ + (str(type(c[1][0]).__name__) if isinstance(c[1], tuple) else "") for c in cases} == {
+        "int", "tupletuple", "tupleint"}
+    assert any(c[6] for c in cases) and any(c[4] == 1.5 for c in cases)
 
 
 def test_seed004_padding_order():

@@ -19,6 +19,8 @@ from jaxconv.patches import fold, pixel_shuffle, pixel_unshuffle, unfold  # noqa
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as R  # noqa: E402
 
+from tests import lanes  # noqa: E402
+
 N_UNFOLD = 100
 N_FOLD = 100
 N_REF = 24
@@ -75,7 +77,7 @@ def _torch_value_and_grad(f, x, ct):
     return out.detach().numpy(), xt.grad.numpy()
 
 
-@pytest.mark.parametrize("seed", range(N_UNFOLD))
+@pytest.mark.parametrize("seed", lanes.prefix(range(N_UNFOLD), 50))  # 50 by default (CI's budget), 50 slow
 def test_unfold_torch_parity(seed):
     """Random kernel/dilation/padding/stride, batched or not: values (bit-exact) and, every 3rd, the gradient, under jit; oracle: torch CPU."""
     rng, shape, a, blocks = _random_window(seed)
@@ -92,7 +94,7 @@ def test_unfold_torch_parity(seed):
     np.testing.assert_array_equal(np.asarray(out), ref)  # a gather: no arithmetic
 
 
-@pytest.mark.parametrize("seed", range(10_000, 10_000 + N_FOLD))
+@pytest.mark.parametrize("seed", lanes.prefix(range(10_000, 10_000 + N_FOLD), 50))  # 50 by default, 50 slow
 def test_fold_torch_parity(seed):
     """Random output_size/kernel/dilation/padding/stride, batched or not: values and, every 3rd, the gradient, under jit; oracle: torch CPU."""
     rng, shape, a, blocks = _random_window(seed)

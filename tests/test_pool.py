@@ -266,9 +266,9 @@ def _check_unpool(c: WindowCase, r: dict) -> None:
             assert_same(r["unpool_grad"], tv.grad.numpy(), "unpool gradient", c)
 
 
-# The first third of the chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
+# The first 2 of 12 chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
 # ~7 s a chunk on the 2-core dev machine; test_properties' campaign[max_min_pool] draws more at random).
-@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_MAX // GROUP)), 4))
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_MAX // GROUP)), 2))
 def test_max_min_unpool_family(chunk):
     """Random max pools: values, shapes, indices and gradients (ties, NaN, +-inf, int8, int32, dilation, ceil
     mode); min pools as their mirror; unpooling the results back to the input size, with its gradient.
@@ -375,9 +375,9 @@ def _check_lp(c: WindowCase, r: dict) -> None:
         assert_same(r["lp_grad"], tx.grad.numpy(), f"lp gradient p={norm}", c, exact=False, tol=1e-4)
 
 
-# The first 3 of 10 chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
+# The first 2 of 10 chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
 # ~4 s a chunk on the 2-core dev machine; test_properties' campaign[avg_pool] draws more at random).
-@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_AVG // GROUP)), 3))
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_AVG // GROUP)), 2))
 def test_avg_lp_family(chunk):
     """Random average pools (ceil mode, count_include_pad, divisor_override) and, on the same windows, Lp pools
     with p in {1, 2, 3, 1.5, 4, inf, -inf} on both signs of input: values and gradients.
@@ -452,9 +452,9 @@ def adaptive_cases() -> list[AdaptiveCase]:
     return _adaptive_cases()
 
 
-# The first 3 of 10 chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
+# The first 2 of 10 chunks run by default, the rest in the slow lane (tests/lanes.py: CI's budget,
 # ~7 s a chunk on the 2-core dev machine; test_properties' campaign[adaptive_pool] draws more at random).
-@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_ADAPTIVE // GROUP)), 3))
+@pytest.mark.parametrize("chunk", lanes.prefix(range(-(-N_ADAPTIVE // GROUP)), 2))
 def test_adaptive_family(chunk):
     """Random adaptive avg and max pools (bins larger and smaller than the input, None entries): values,
     indices, gradients. oracle: torch CPU and the NumPy loop reference."""

@@ -39,9 +39,9 @@ def dense_config(rng: random.Random) -> dict:
     return cfg
 
 
-# Seeds 0-1 by default, 2-3 in the slow lane (tests/lanes.py): every part is also pinned per form by
+# Seed 0 by default, 1-3 in the slow lane (tests/lanes.py): every part is also pinned per form by
 # test_conv_paths (which forces every algorithm on its own random family) and the fixed cases below.
-@pytest.mark.parametrize("seed", lanes.prefix(range(4), 2))
+@pytest.mark.parametrize("seed", lanes.prefix(range(4), 1))
 def test_random_configs_match_torch_and_xla(seed):
     """oracle: torch CPU and the direct lax path (y, dx, dw, db); tap GEMMs for every part and as the
     weight gradient of XLA's forward and input gradient (the CPU plan's use)."""

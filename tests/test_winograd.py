@@ -42,9 +42,9 @@ def random_config(rng: random.Random) -> dict:
                     channels_last=rng.random() < 0.5, torch_weight=rng.random() < 0.5)
 
 
-# Seeds 0-1 by default, 2-3 in the slow lane (tests/lanes.py): ~18 s each on the 2-core dev machine
+# Seed 0 by default, 1-3 in the slow lane (tests/lanes.py): ~25 s each on the 2-core dev machine
 # (15 convs, 3 plans), and every part is also pinned per form by test_conv_paths and the fixed cases below.
-@pytest.mark.parametrize("seed", lanes.prefix(range(4), 2))
+@pytest.mark.parametrize("seed", lanes.prefix(range(4), 1))
 def test_random_configs_match_torch_and_xla(seed):
     """oracle: torch CPU and the direct lax path (y, dx, dw, db), Winograd for every part and in mixed plans."""
     rng = random.Random(seed)
