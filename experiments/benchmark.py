@@ -29,6 +29,7 @@ Usage::
     python experiments/benchmark.py --networks     # only the network rows, several minutes
     python experiments/benchmark.py --networks --tuned  # and each also tuned by jaxconv.tune, ~45 minutes
     python experiments/benchmark.py --networks --keep-freed-memory  # malloc keeps XLA's freed temporaries
+    python experiments/benchmark.py --networks --compiler-options  # jitted with host_memory.compiler_options()
     python experiments/benchmark.py --all          # both
     python experiments/benchmark.py --quick        # reduced set with one tiny network, < 1 minute
     python experiments/benchmark.py --json out.json -k conv
@@ -140,6 +141,9 @@ TORCH_DEVICE = "cpu"
 GRAPH_LAYOUT: str | None = None
 #: --tuned: also time each ported network with plans measured by jaxconv.tune (set by main).
 TUNED = False
+# --compiler-options: the network programs jitted with jaxconv.host_memory.compiler_options() (XLA's per-call
+# temporaries in blocks malloc keeps on its heap: README, Performance); by default a plain jax.jit, as a user writes it.
+COMPILER_OPTIONS = False
 
 
 
@@ -865,9 +869,13 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
     out["port_s"] = time.perf_counter() - t0
     xj, yj = jnp.asarray(x), jnp.asarray(y)
 
+    # --compiler-options: jax.jit with jaxconv.host_memory.compiler_options() ({} off the CPU); else a plain jax.jit.
+    copts = jaxconv.host_memory.compiler_options() if COMPILER_OPTIONS else {}
     ported.eval()
     graphdef, state = nnx.split(ported)
-    forward = jax.jit(lambda st, x: nnx.merge(graphdef, st)(x))  # jax.jit over split/merge: no nnx.jit overhead
+    def forward_fn(st: Any, x: Any) -> Any:
+        return nnx.merge(graphdef, st)(x)
+    forward = jax.jit(forward_fn, compiler_options=copts)  # jax.jit over split/merge: no nnx.jit overhead
     exe, out["eval_compile_s"], out["eval_peak_bytes"], out["eval_temp_bytes"] = compile_exe(Impl(jitted=forward, args=(state, xj)))
 
     def call() -> Any:
@@ -875,7 +883,8 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
     eval_calls = {"jaxconv": call, "torch": teval}
     plan_dir = tempfile.mkdtemp(prefix="jaxconv-bench-plans-") if tuned else ""
     if tuned:
-        exe_tuned, out["eval_tune_s"] = _tuned_exe(forward, forward, (state, xj), os.path.join(plan_dir, "eval.json"))
+        # the plain function to tune (jax.jit refuses compiler_options on a jit nested in tune's own)
+        exe_tuned, out["eval_tune_s"] = _tuned_exe(forward_fn, forward, (state, xj), os.path.join(plan_dir, "eval.json"))
         eval_calls["tuned"] = lambda: exe_tuned(state, xj)
     te, out["eval_repeats"] = time_impls(eval_calls, budget, min_rep, max_rep)
     out["eval_s"], out["torch_eval_s"], out["eval_tuned_s"] = te["jaxconv"], te["torch"], te.get("tuned")
@@ -896,7 +905,7 @@ def network_worker(name: str, batch: int, size: int, budget: float, min_rep: int
     def run(exe: Any, carry: dict[str, Any] = carry) -> Any:
         carry["p"], carry["r"], loss = exe(carry["p"], carry["r"], xj, yj)
         return loss
-    step_jit = jax.jit(step, donate_argnums=(0, 1))
+    step_jit = jax.jit(step, donate_argnums=(0, 1), compiler_options=copts)
     impl = Impl(jitted=step_jit, args=(params, rest, xj, yj), run=run)
     exe_t, out["train_compile_s"], out["train_peak_bytes"], out["train_temp_bytes"] = compile_exe(impl)
 
@@ -926,6 +935,8 @@ def _network_results(case: Case, name: str, batch: int, size: int, budget: float
         cmd.append("--tuned")
     if jaxconv.host_memory.freed_memory_kept():
         cmd.append("--keep-freed-memory")
+    if COMPILER_OPTIONS:
+        cmd.append("--compiler-options")
     if threads is not None:
         cmd += ["--threads", str(threads)]
     if TORCH_DEVICE != "cpu":
@@ -1038,6 +1049,7 @@ def machine() -> dict[str, Any]:
         "torch_cuda": (torch.cuda.get_device_name(0) if TORCH_DEVICE != "cpu" else None) if torch is not None else None,
         "malloc_hugepages": hugepages_malloc(), "freed_memory_kept": jaxconv.host_memory.freed_memory_kept(),
         "thp": jaxconv.host_memory.thp_mode(),
+        "network_compiler_options": jaxconv.host_memory.compiler_options() if COMPILER_OPTIONS else {},
     }
 
 
@@ -1226,6 +1238,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="call jaxconv.host_memory.keep_freed_memory() first (in every network worker too): malloc keeps "
                          "the memory XLA:CPU frees after each call for the next one, jaxconv's and torch's alike "
                          "(README, Performance)")
+    ap.add_argument("--compiler-options", action="store_true",
+                    help="network rows: jit the ported programs with jaxconv.host_memory.compiler_options() (XLA's "
+                         "temporaries in blocks of at most 8 MiB, which malloc keeps for the next call: README, Performance)")
     ap.add_argument("--network-worker", metavar="MODEL", help=argparse.SUPPRESS)  # one network row, in a subprocess
     ap.add_argument("--batch", type=int, default=NETWORK_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=NETWORK_SIZE, help=argparse.SUPPRESS)
@@ -1238,9 +1253,9 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.run(cmd, env=env).returncode
     if args.keep_freed_memory:
         jaxconv.host_memory.keep_freed_memory()  # done at import when run as a script; warns if it cannot
-    global TORCH_DEVICE, GRAPH_LAYOUT, TUNED
+    global TORCH_DEVICE, GRAPH_LAYOUT, TUNED, COMPILER_OPTIONS
     GRAPH_LAYOUT = None if args.graph_layout == "auto" else args.graph_layout
-    TUNED = args.tuned
+    TUNED, COMPILER_OPTIONS = args.tuned, args.compiler_options
     if args.gpu and torch is not None and torch.cuda.is_available():
         TORCH_DEVICE = "cuda"
     if args.threads is not None:
@@ -1277,6 +1292,9 @@ def main(argv: list[str] | None = None) -> int:
     malloc += ["freed memory kept (--keep-freed-memory)"] if info["freed_memory_kept"] else []
     print(f"malloc: {', '.join(malloc) or 'glibc defaults'}; "
           f"kernel transparent huge pages: {info['thp']}")
+    copts = info["network_compiler_options"]
+    print("network programs: jax.jit " + (f"with jaxconv.host_memory.compiler_options() = {copts} (--compiler-options)"
+                                          if copts else "without compiler options"))
 
     results: list[Result] = []
     for case in tqdm(cases, desc="benchmark", unit="case", file=sys.stderr, dynamic_ncols=True):
@@ -1327,7 +1345,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("Networks: torchvision models, random init, ported once with jaxconv.nn.from_torch; eval forward and one "
               "SGD step (cross-entropy, lr 0.01; BatchNorm in train mode), each jitted over nnx.split/merge, parameters "
-              f"donated. torch peak MiB increase: the train step's, {'CUDA peak allocated' if TORCH_DEVICE != 'cpu' else 'peak RSS'}"
+              "donated" + (", with jaxconv.host_memory.compiler_options()" if COMPILER_OPTIONS else "") +
+              f". torch peak MiB increase: the train step's, {'CUDA peak allocated' if TORCH_DEVICE != 'cpu' else 'peak RSS'}"
               " over the process's before it (a fresh process per network, torch's steps run before JAX's). Activation "
               f"layout: {GRAPH_LAYOUT or 'auto (jaxconv.policy.graph_layouts)'}.")
         print()

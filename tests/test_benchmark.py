@@ -15,16 +15,20 @@ def test_benchmark_quick_writes_table_and_json(tmp_path):
     """oracle: the script's own contract (exit 0, a markdown table, a JSON record per case with every column)."""
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--quick", "--tuned", "--json", str(out)],
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--quick", "--tuned", "--compiler-options",
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| case | jaxconv | lax | torch | flax |" in proc.stdout
     assert "Targets (issues 8 and 14):" in proc.stdout
+    # --compiler-options: the network programs jitted with jaxconv.host_memory.compiler_options(), and said so
+    assert "network programs: jax.jit with jaxconv.host_memory.compiler_options() = {'xla_multiheap_size_constraint_per_heap'" in proc.stdout
     # --tuned: the network rows gain a column of their own (plans measured by jaxconv.tune)
     assert "| network | jaxconv | torch | torch/jaxconv | jaxconv tuned | torch/tuned | tuning |" in proc.stdout
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["gemm_gflops"]["jax"] > 0
     assert {"cpu", "cores", "jax", "torch"} <= set(data["machine"])
+    assert data["machine"]["network_compiler_options"] == {"xla_multiheap_size_constraint_per_heap": 8 << 20}
     records = {r["case"]: r for r in data["records"]}
     groups = {r["group"] for r in records.values()}
     assert {"conv", "train", "eager", "linear", "parts", "network"} <= groups
