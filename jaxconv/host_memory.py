@@ -82,7 +82,10 @@ def compiler_options(platform: str | None = None) -> dict[str, int]:
     kernel time 168 -> 17 ms, 339 -> 281 ms; mobilenet_v2 62,600 -> 3,600 faults, 252 -> 130 ms (351 -> 224
     in the second round); efficientnet_b0 331 -> 184 ms; convnext_tiny 123,300 -> 52,700 faults, 1032 ->
     1336 ms in one round and 1558 -> 779 in the other (this VM's noise). The cost: XLA's temp may grow
-    (buffers that shared a block no longer do: mobilenet_v2's 241 -> 257 MiB).
+    (buffers that shared a block no longer do: mobilenet_v2's 241 -> 257 MiB). It is for train steps: an
+    eval forward's temporaries (25-105 MiB here) mostly stay on the heap already (resnet18's ran slower with
+    it). JAX takes ``compiler_options`` on a top-level ``jax.jit`` only, so hand ``jaxconv.tune`` (which
+    jits what it is given) the plain step function, not the jitted one.
 
     Args:
         platform: the platform the program is compiled for (``"cpu"``, ``"gpu"``, ``"cuda"``, ``"rocm"``,
