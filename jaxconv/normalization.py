@@ -26,6 +26,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._plumbing import as_array
+from jaxconv.policy import cpu_fusion_barrier
 from jaxconv.shapes import arg_error, is_int
 
 __all__ = ["batch_norm", "batch_norm_update", "group_norm", "layer_norm"]
@@ -341,7 +342,7 @@ def check_normalized_shape(fn: str, normalized_shape: Any) -> tuple[int, ...]:
 @functools.partial(jax.jit, static_argnames=("n", "eps"))
 def _layer_norm_jit(x: jax.Array, weight: jax.Array | None, bias: jax.Array | None, n: int, eps: float) -> jax.Array:
     ct = _opmath(x.dtype)
-    xc = x.astype(ct)
+    xc = cpu_fusion_barrier(x.astype(ct))  # a fusion of its own on XLA:CPU (jaxconv.policy)
     axes = tuple(range(x.ndim - n, x.ndim))
     mean = jnp.mean(xc, axis=axes, keepdims=True)
     var = jnp.mean(jnp.square(xc - mean), axis=axes, keepdims=True)

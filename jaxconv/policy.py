@@ -31,6 +31,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
+import numpy as np
 from jax import lax
 from jax._src import config as _jax_config  # the config-state mechanism jax's own scoped flags use
 
@@ -38,8 +40,8 @@ from jaxconv.shapes import ConvSpec
 from jaxconv.tap_gemm import supports as tap_gemm_supports
 from jaxconv.winograd import supports as winograd_supports
 
-__all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_graph_layout", "cpu_plan",
-           "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
+__all__ = ["ALGORITHMS", "DIRECT", "LAYOUTS", "by_platform", "conv_algorithm", "cpu_fusion_barrier", "cpu_graph_layout",
+           "cpu_plan", "forced_layout", "forced_plan", "graph_layout", "graph_layouts", "plans"]
 
 #: The convolution formulations: XLA's convolution, the same with extra high padding, im2col + GEMM,
 #: the same over cache-sized chunks of the batch in a ``lax.scan`` (``"gemm_scan"``), the tap fold
@@ -409,6 +411,8 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
 # * the max/min pools' VJP: the scatter-free placements on CPU (one select over the tiles of
 #   tiling windows, the stride phases otherwise), one scatter-add of each window's cotangent at
 #   its winner elsewhere.
+# * layer_norm's input: behind :func:`cpu_fusion_barrier` on CPU (XLA:CPU's YNNPACK fusion
+#   otherwise pulls whole blocks into the norm's reduction), as it is elsewhere.
 
 
 def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any) -> Any:
@@ -422,6 +426,38 @@ def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any
     Array([1.], dtype=float32)
     """
     return lax.platform_dependent(*args, cpu=cpu, default=default)
+
+
+@jax.custom_jvp
+def _clamp_identity(x: jax.Array) -> jax.Array:
+    inf = np.asarray(np.inf, x.dtype)
+    return lax.clamp(-inf, x, inf)
+
+
+_clamp_identity.defjvp(lambda primals, tangents: (_clamp_identity(primals[0]), tangents[0]))
+
+
+def cpu_fusion_barrier(x: jax.Array) -> jax.Array:
+    """``x`` unchanged (NaN and infinities included; its derivative is the identity), as an op that
+    XLA:CPU's YNNPACK fusion cannot absorb, in a program lowered for CPU; plain ``x`` elsewhere.
+
+    XLA:CPU grows a YNNPACK fusion from a reduction through every producer it supports (unary and
+    binary elementwise ops, dots: ``xla/backends/cpu/ynn_support.cc``), and hands the fused graph each
+    scalar constant as a full array written at every call. In ported ConvNeXt-T's eval forward
+    (batch 8, 128x128) the downsampling LayerNorm after stage 1 took the last block's LayerNorm, both
+    MLP matmuls and its GELU into one fusion (33 ms against 14 for the other blocks) fed by three
+    (8, 32, 32, 384) broadcasts of GELU's constants (28 ms). ``clamp(-inf, x, inf)`` has three operands,
+    which that fusion does not take, so a norm behind it starts a fusion of its own; XLA keeps the
+    clamp (an exact identity it does not simplify away; ``tests/test_normalization.py`` pins both).
+    Measured (2026-12-07, 2 cores, ConvNeXt-T eval, two programs timed alternately, 40 rounds, both
+    orders): 270 -> 242 and 293 -> 269 ms; its train step 1,049 -> 1,044 (unchanged).
+
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.array([1.0, -jnp.inf, jnp.nan])
+    >>> jax.jit(cpu_fusion_barrier)(x)
+    Array([ 1., -inf,  nan], dtype=float32)
+    """
+    return by_platform(_clamp_identity, lambda v: v, x)
 
 
 # --- the layout of a ported network's activations ----------------------------------------------
