@@ -15,6 +15,7 @@ Usage::
     python experiments/profile_network.py mobilenet_v2 --compare-layouts   # captured vs channels-last
     python experiments/profile_network.py resnet18 --mode train --compare-without tap_gemm   # judge a CPU rule
     python experiments/profile_network.py resnet18 --mode train --keep-freed-memory  # no per-call page faults
+    python experiments/profile_network.py resnet18 --mode train --compiler-options   # jaxconv.host_memory's
 
 Times are milliseconds per call (summed over XLA's threads, so a kind's total can exceed the wall
 time of the call when thunks run concurrently).
@@ -49,8 +50,10 @@ import benchmark as B  # the benchmark's network builders and torchvision import
 from jaxconv import policy
 
 
-def build(name: str, batch: int, size: int, mode: str) -> tuple[Any, tuple[Any, ...]]:
-    """(jitted function, its arguments) for the ported network's eval forward or SGD train step."""
+def build(name: str, batch: int, size: int, mode: str,
+          compiler_options: dict[str, Any] | None = None) -> tuple[Any, tuple[Any, ...]]:
+    """(jitted function, its arguments) for the ported network's eval forward or SGD train step; the jit
+    gets ``compiler_options`` (e.g. :func:`jaxconv.host_memory.compiler_options`) where given."""
     import optax
     import torch
     from flax import nnx
@@ -64,7 +67,7 @@ def build(name: str, batch: int, size: int, mode: str) -> tuple[Any, tuple[Any, 
     if mode == "eval":
         ported.eval()
         graphdef, state = nnx.split(ported)
-        return jax.jit(lambda st, x: nnx.merge(graphdef, st)(x)), (state, x)
+        return jax.jit(lambda st, x: nnx.merge(graphdef, st)(x), compiler_options=compiler_options), (state, x)
     ported.train()
     graphdef, params, rest = nnx.split(ported, nnx.Param, ...)
     y = jnp.zeros(batch, jnp.int32)
@@ -73,7 +76,7 @@ def build(name: str, batch: int, size: int, mode: str) -> tuple[Any, tuple[Any, 
         m = nnx.merge(graphdef, params, rest)
         loss, grads = nnx.value_and_grad(lambda m: optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean())(m)
         return jax.tree.map(lambda p, g: p - B.NETWORK_LR * g, nnx.state(m, nnx.Param), grads), loss
-    return jax.jit(step), (params, rest, x)
+    return jax.jit(step, compiler_options=compiler_options), (params, rest, x)
 
 
 def profile(f: Any, args: tuple[Any, ...], calls: int) -> tuple[float, dict[str, float], dict[str, float]]:
@@ -140,7 +143,8 @@ def compare_layouts(f: Any, args: tuple[Any, ...], rounds: int) -> dict[str, Any
     return _summary(_alternate(exes, args, rounds), "captured", "channels_last")
 
 
-def compare_without(name: str, batch: int, size: int, mode: str, algorithm: str, rounds: int) -> dict[str, Any]:
+def compare_without(name: str, batch: int, size: int, mode: str, algorithm: str, rounds: int,
+                    compiler_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The default program against the same network with every CPU-plan part that is ``algorithm``
     replaced by XLA's own convolution (:func:`jaxconv.policy.xla_algorithm`), timed alternately.
 
@@ -163,7 +167,7 @@ def compare_without(name: str, batch: int, size: int, mode: str, algorithm: str,
     for label in ("default", "without"):
         policy.cpu_plan = table if label == "default" else without  # read while tracing: a fresh port each
         try:
-            f, args = build(name, batch, size, mode)
+            f, args = build(name, batch, size, mode, compiler_options)
             exes[label] = f.lower(*args).compile()
         finally:
             policy.cpu_plan = table
@@ -190,15 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10, help="rounds of --compare-without (default 10)")
     ap.add_argument("--keep-freed-memory", action="store_true",
                     help="run with jaxconv.host_memory.keep_freed_memory() (applied at import, before torch's)")
+    ap.add_argument("--compiler-options", action="store_true",
+                    help="jit with jaxconv.host_memory.compiler_options() (XLA's temporaries in blocks of at most "
+                         "8 MiB on the CPU, which malloc keeps for the next call: README, page-fault tax)")
     a = ap.parse_args(argv)
+    options = jaxconv.host_memory.compiler_options() if a.compiler_options else None
+    if options:
+        print(f"compiler options: {options}")
     if a.compare_without:
-        c = compare_without(a.network, a.batch, a.size, a.mode, a.compare_without, a.rounds)
+        c = compare_without(a.network, a.batch, a.size, a.mode, a.compare_without, a.rounds, options)
         print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: default "
               f"{c['ms']['default']:.1f} ms, without {a.compare_without} {c['ms']['without']:.1f} ms; speed-up of the "
               f"default {c['speedup']:.2f}x (per-round range {c['range'][0]:.2f}-{c['range'][1]:.2f}, {a.rounds} rounds; "
               f"{c['replaced']} conv shapes changed)")
         return 0
-    f, args = build(a.network, a.batch, a.size, a.mode)
+    f, args = build(a.network, a.batch, a.size, a.mode, options)
     if a.compare_layouts:
         c = compare_layouts(f, args, a.compare_layouts)
         print(f"{a.network} {a.mode} (batch {a.batch}, {a.size}x{a.size}) on {jax.default_backend()}: captured "

@@ -68,3 +68,22 @@ def test_compare_without_replaces_the_algorithm_and_times_both(capsys):
     assert c["range"][0] <= c["speedup"] <= c["range"][1]
     with pytest.raises(ValueError, match=r"compare_without: unknown conv algorithm 'fft'"):
         pn.compare_without("tiny_resnet", 2, 16, "train", "fft", rounds=1)
+
+
+def test_compiler_options_reach_the_compiled_program(capsys):
+    """oracle: XLA's own option parser. build() hands its compiler options to jax.jit: an option XLA does not know
+    fails the compile, the real one compiles; the CLI flag prints the options it uses."""
+    pn = _load()
+    f, args = pn.build("tiny_resnet", 2, 16, "train", {"xla_no_such_option_in_xla": 1})
+    with pytest.raises(Exception, match="xla_no_such_option_in_xla"):
+        f.lower(*args).compile()
+    import jaxconv
+
+    f, args = pn.build("tiny_resnet", 2, 16, "train", jaxconv.host_memory.compiler_options("cpu"))
+    f.lower(*args).compile()
+    assert pn.main(["tiny_resnet", "--mode", "train", "--batch", "2", "--size", "16", "--calls", "1", "--top", "1",
+                    "--compiler-options"]) == 0
+    out = capsys.readouterr().out
+    if jaxconv.host_memory.compiler_options():  # on the CPU
+        assert "compiler options: {'xla_multiheap_size_constraint_per_heap': 8388608}" in out
+    assert "ms per call" in out
