@@ -85,7 +85,7 @@ def compiler_options(platform: str | None = None) -> dict[str, int]:
     (buffers that shared a block no longer do: mobilenet_v2's 241 -> 257 MiB). It is for train steps: an
     eval forward's temporaries (25-105 MiB here) mostly stay on the heap already (resnet18's ran slower with
     it). JAX takes ``compiler_options`` on a top-level ``jax.jit`` only, so hand ``jaxconv.tune`` (which
-    jits what it is given) the plain step function, not the jitted one.
+    jits what it is given) the plain step function, not the jitted one (it raises a ValueError saying so).
 
     Args:
         platform: the platform the program is compiled for (``"cpu"``, ``"gpu"``, ``"cuda"``, ``"rocm"``,

@@ -654,6 +654,19 @@ def _floating_dtype(leaves: Sequence[Any]) -> Any:
     return jnp.dtype(jnp.float32)
 
 
+def _trace(name: str, thunk: Callable[[], Any]) -> Any:
+    """``thunk()`` (the abstract trace of the user's ``fn``), with JAX's refusal of a nested jit's compiler
+    options turned into this function's error: tune traces and jits ``fn`` inside its own programs."""
+    try:
+        return thunk()
+    except ValueError as e:
+        if "compiler_options" not in str(e) or "top-level" not in str(e):
+            raise
+        raise ValueError(f"{name}: `fn` is a jax.jit with compiler_options, which JAX takes only on a top-level jit "
+                         f"and {name} calls fn inside programs of its own: pass the function without the jit (or "
+                         f"without compiler_options) and jit it with them after tuning") from e
+
+
 def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: Sequence[str] = PARTS,
          path: str | os.PathLike[str] | None = None, store: bool = True, repeats: int = 5, warmup: int = 2,
          progress: bool = True, layouts: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
@@ -695,9 +708,10 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
         if _is_nnx_module(fn):
             from flax import nnx
             graphdef, state = nnx.split(fn)
-            jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state, *traced)
+            _trace("tune", lambda: jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state,
+                                                  *traced))
         else:
-            jax.eval_shape(functools.partial(call, fn), *traced)
+            _trace("tune", lambda: jax.eval_shape(functools.partial(call, fn), *traced))
     # Only the parts the program runs: an eval forward needs no gradient, the stem no input gradient.
     needed = {spec: tuple(p for p in parts if p == "fwd" or p in used.get(spec, ())) for spec in specs}
     chosen = _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
@@ -761,7 +775,7 @@ def tune_layout(fn: Callable[..., Any], *example_args: Any, path: str | os.PathL
     previous = policy._layout_recorder
     policy._layout_recorder = lambda k: keys.append(k) if k not in keys else None
     try:
-        jax.eval_shape(g, *inputs)
+        _trace("tune_layout", lambda: jax.eval_shape(g, *inputs))
     finally:
         policy._layout_recorder = previous
     if not keys:

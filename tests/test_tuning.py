@@ -508,3 +508,22 @@ def test_tune_also_tunes_the_layout_of_graph_models_unless_told_not_to(tmp_path)
         entries = json.loads(path.read_text())["entries"]
         graph = [k for k in entries if " | graph " in k]
         assert len(graph) == (1 if layouts else 0) and len(entries) > len(graph)
+
+
+@pytest.mark.parametrize("entry", ["tune", "tune_layout"])
+def test_a_jit_with_compiler_options_gets_tunes_own_error(tmp_path, entry):
+    """oracle: the error rule. JAX refuses compiler_options on a jit nested in tune's programs; tune and tune_layout say
+    so by name, with the fix (pass the plain function), before timing anything; the plain function tunes."""
+    def net(x):
+        return jaxconv.conv2d(x, jnp.ones((2, 1, 3, 3)))
+    jitted = jax.jit(net, compiler_options=jaxconv.host_memory.compiler_options("cpu"))
+    x = jax.ShapeDtypeStruct((1, 1, 8, 8), jnp.float32)
+    kw = dict(path=tmp_path / "p.json", repeats=1, warmup=0)
+    fn = getattr(jaxconv, entry) if hasattr(jaxconv, entry) else getattr(tuning, entry)
+    if entry == "tune":
+        kw["progress"] = False
+    with pytest.raises(ValueError, match=rf"^{entry}: `fn` is a jax.jit with compiler_options.*pass the function "
+                                         r"without the jit"):
+        fn(jitted, x, **kw)
+    assert not (tmp_path / "p.json").exists()
+    fn(net, x, **kw)
