@@ -412,7 +412,7 @@ def plans(spec: ConvSpec) -> dict[str, Plan]:
 #   tiling windows, the stride phases otherwise), one scatter-add of each window's cotangent at
 #   its winner elsewhere.
 # * layer_norm's input: behind :func:`cpu_fusion_barrier` on CPU (XLA:CPU's YNNPACK fusion
-#   otherwise pulls whole blocks into the norm's reduction), as it is elsewhere.
+#   otherwise pulls whole blocks into the norm's reduction), plain elsewhere.
 
 
 def by_platform(cpu: Callable[..., Any], default: Callable[..., Any], *args: Any) -> Any:
@@ -448,9 +448,11 @@ def cpu_fusion_barrier(x: jax.Array) -> jax.Array:
     MLP matmuls and its GELU into one fusion (33 ms against 14 for the other blocks) fed by three
     (8, 32, 32, 384) broadcasts of GELU's constants (28 ms). ``clamp(-inf, x, inf)`` has three operands,
     which that fusion does not take, so a norm behind it starts a fusion of its own; XLA keeps the
-    clamp (an exact identity it does not simplify away; ``tests/test_normalization.py`` pins both).
-    Measured (2026-12-07, 2 cores, ConvNeXt-T eval, two programs timed alternately, 40 rounds, both
-    orders): 270 -> 242 and 293 -> 269 ms; its train step 1,049 -> 1,044 (unchanged).
+    clamp (an exact identity it does not simplify away; ``tests/test_policy.py`` pins the identity, the
+    CPU-only export and XLA's fusion with and without it). Measured (2026-12-07, 2 cores, ConvNeXt-T
+    eval, the two programs timed alternately in one process, 30-40 rounds, both orders): 270 -> 242,
+    293 -> 269 and 267 -> 233 ms, XLA's temp 84 -> 48 MiB; its train step a tie (1,049 / 1,044 and
+    1,046 / 1,079 ms median, without / with).
 
     >>> import jax, jax.numpy as jnp
     >>> x = jnp.array([1.0, -jnp.inf, jnp.nan])
