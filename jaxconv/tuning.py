@@ -654,11 +654,30 @@ def _floating_dtype(leaves: Sequence[Any]) -> Any:
     return jnp.dtype(jnp.float32)
 
 
-def _trace(name: str, thunk: Callable[[], Any]) -> Any:
-    """``thunk()`` (the abstract trace of the user's ``fn``), with JAX's refusal of a nested jit's compiler
-    options turned into this function's error: tune traces and jits ``fn`` inside its own programs."""
+def _program(fn: Any, example_args: Any, example_kwargs: Any, concrete: bool) -> tuple[Any, tuple[Any, ...], list[Any]]:
+    """``(g, inputs, leaves)``: ``g(*inputs)`` calls ``fn`` (a function, or an NNX model merged from its state)
+    on the examples, their array leaves as ``ShapeDtypeStruct``s or, with ``concrete``, as arrays
+    (:func:`_concrete`), every other leaf as it is; ``leaves`` are the examples' leaves."""
+    leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
+    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
+    flat = _concrete(leaves, arrays) if concrete else [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(leaves, arrays) if a]
+
+    def call(model: Any, *flat: Any) -> Any:
+        it = iter(flat)
+        args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
+        return model(*args, **kwargs)
+    if _is_nnx_module(fn):
+        from flax import nnx
+        graphdef, state = nnx.split(fn)
+        return (lambda state, *flat: call(nnx.merge(graphdef, state), *flat)), (state, *flat), leaves
+    return functools.partial(call, fn), tuple(flat), leaves
+
+
+def _trace(name: str, g: Callable[..., Any], *inputs: Any) -> Any:
+    """``jax.eval_shape(g, *inputs)`` (the abstract trace of the user's ``fn``), with JAX's refusal of a nested
+    jit's compiler options turned into this function's error: tune traces and jits ``fn`` inside its own programs."""
     try:
-        return thunk()
+        return jax.eval_shape(g, *inputs)
     except ValueError as e:
         if "compiler_options" not in str(e) or "top-level" not in str(e):
             raise
@@ -695,23 +714,10 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     if not callable(fn):
         raise arg_error("tune", "fn", "must be a function or an nnx.Module to trace", type(fn).__name__, exc=TypeError)
     parts = _check_parts("tune", parts)
-    leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
-    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
-    traced = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v, a in zip(leaves, arrays) if a]
+    g, inputs, leaves = _program(fn, example_args, example_kwargs, concrete=False)
     dtype = _floating_dtype(leaves) if dtype is None else jnp.dtype(dtype)
-
-    def call(model: Any, *flat: Any) -> Any:  # the array leaves abstract, every other leaf as it is
-        it = iter(flat)
-        args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
-        return model(*args, **kwargs)
     with recording() as specs, _recording_parts() as used:
-        if _is_nnx_module(fn):
-            from flax import nnx
-            graphdef, state = nnx.split(fn)
-            _trace("tune", lambda: jax.eval_shape(lambda state, *flat: call(nnx.merge(graphdef, state), *flat), state,
-                                                  *traced))
-        else:
-            _trace("tune", lambda: jax.eval_shape(functools.partial(call, fn), *traced))
+        _trace("tune", g, *inputs)
     # Only the parts the program runs: an eval forward needs no gradient, the stem no input gradient.
     needed = {spec: tuple(p for p in parts if p == "fwd" or p in used.get(spec, ())) for spec in specs}
     chosen = _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
@@ -757,25 +763,12 @@ def tune_layout(fn: Callable[..., Any], *example_args: Any, path: str | os.PathL
         raise arg_error("tune_layout", "fn", "must be a function or an nnx.Module", type(fn).__name__, exc=TypeError)
     if repeats < 1 or warmup < 0:
         raise ValueError(f"tune_layout: `repeats` must be >= 1 and `warmup` >= 0, got {repeats}, {warmup}")
-    leaves, treedef = jax.tree_util.tree_flatten((example_args, example_kwargs))
-    arrays = [isinstance(v, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) for v in leaves]
-    flat = _concrete(leaves, arrays)
-
-    def call(model: Any, *flat: Any) -> Any:
-        it = iter(flat)
-        args, kwargs = jax.tree_util.tree_unflatten(treedef, [next(it) if a else v for v, a in zip(leaves, arrays)])
-        return model(*args, **kwargs)
-    if _is_nnx_module(fn):
-        from flax import nnx
-        graphdef, state = nnx.split(fn)
-        g, inputs = (lambda state, *flat: call(nnx.merge(graphdef, state), *flat)), (state, *flat)
-    else:
-        g, inputs = functools.partial(call, fn), tuple(flat)
+    g, inputs, _ = _program(fn, example_args, example_kwargs, concrete=True)
     keys: list[str] = []
     previous = policy._layout_recorder
     policy._layout_recorder = lambda k: keys.append(k) if k not in keys else None
     try:
-        _trace("tune_layout", lambda: jax.eval_shape(g, *inputs))
+        _trace("tune_layout", g, *inputs)
     finally:
         policy._layout_recorder = previous
     if not keys:
