@@ -34,6 +34,7 @@ from jaxconv.nn.graph_import import (
     TorchSubmodule,
     supported_ops,
 )
+from jaxconv.nn.torch_import import _to_numpy
 
 __all__ = ["CaptureError", "capture"]
 
@@ -388,20 +389,12 @@ def capture(module: Any, examples: tuple[Any, ...], *, rngs: nnx.Rngs | None, dt
     for key, t in sd.items():
         if any(key.startswith(p + ".") for p in leaves):
             continue
-        arr = _to_numpy(t)
-        if dtype is not None and np.issubdtype(arr.dtype, np.floating):
-            arr = arr.astype(dtype)
-        value = jnp.array(arr, copy=True)
+        arr = _to_numpy(t)  # a view of torch's memory: jnp.array makes the one copy (and the cast)
+        cast = dtype is not None and np.issubdtype(arr.dtype, np.floating)
+        value = jnp.array(arr, dtype=dtype if cast else None, copy=True)
         var = nnx.Param(value) if key in params else nnx.BatchStat(value)
         _set_path(out, key.split("."), var, modules)
     return out
-
-
-def _to_numpy(t: Any) -> np.ndarray:
-    t = t.detach().cpu()
-    if str(t.dtype) == "torch.bfloat16":
-        return t.float().numpy().astype(jnp.bfloat16)
-    return np.array(t.numpy(), copy=True)
 
 
 def _set_path(root: TorchSubmodule, parts: list[str], var: Any, modules: dict[str, str]) -> None:
