@@ -75,7 +75,7 @@ EVAL: dict[str, tuple[Callable[[], tnn.Module], int, int]] = {
 # 30 min on slow 2-core CI machines (about 2x this dev machine's times), so this file may cost about
 # 2-3 min of test time on the 2-core dev machine. Measured there (test call time: eval-only capture +
 # first jitted forward, float32; 2026-12-07, a slow day of the VM), default seven: squeezenet1_1 6 s,
-# alexnet 6 (19 before from_torch copied each weight once), resnet18 7, shufflenet_v2_x0_5 7,
+# alexnet 6 (19 before _check_state_dict compared with np.array_equal first), resnet18 7, shufflenet_v2_x0_5 7,
 # efficientnet_b0 13, fcn_resnet50 19, convnext_tiny 24 (chosen for coverage: plain residual, fire
 # modules with ceil-mode pools, a 9216->4096 Linear, channel shuffle, depthwise, SiLU and
 # squeeze-excitation, LayerNorm/GELU/permute, dilation and a dict output); slow: inception_v3 23
