@@ -131,7 +131,8 @@ SCRIPT = textwrap.dedent(
             for how, g in (("eager", f), ("jit", jax.jit(f))) if name in JITTED else (("eager", f),):
                 y = g(xs)
                 diff = float(np.max(np.abs(np.asarray(jax.device_get(y)).astype(np.float64) - y0)))
-                res[f"{sname}/{how}"] = dict(diff=diff, spec=spec(y), shape=list(y.shape), devices=len(y.sharding.device_set))
+                res[f"{sname}/{how}"] = dict(diff=diff, scale=float(np.max(np.abs(y0))), spec=spec(y), shape=list(y.shape),
+                                             devices=len(y.sharding.device_set))
         out[name] = res
     print("RESULT " + json.dumps(out))
     """
@@ -212,8 +213,10 @@ def test_sharded_equals_unsharded_with_readme_shardings():
     problems = []
     for name, res in results.items():
         assert {"batch/eager", "height/eager"} <= set(res)
-        tol = 0.0 if name in EXACT else 1e-4
         for key, r in res.items():
+            # float32 rounding grows with the values: 1e-4, or 1e-5 of the largest |output| where that is more
+            # (conv2d_strided_gemm_forward's 216-term sums reach |y| = 139; they differed by 1.07e-4 on an Intel Xeon)
+            tol = 0.0 if name in EXACT else max(1e-4, 1e-5 * r["scale"])
             if r["diff"] > tol:
                 problems.append(f"{name} {key}: max |sharded - unsharded| = {r['diff']}")
             want = _spec_of(SHARDED_DIM[name][0 if key.startswith("batch") else 1], len(r["shape"]))
