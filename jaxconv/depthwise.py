@@ -22,10 +22,11 @@ A grouped conv with narrow groups (``1 < groups < in_channels``, RegNet's 8 chan
 runs its forward as a fold too (:func:`grouped_fold`: taps x group-width terms); its gradients are
 the grouped GEMM's (jaxconv/convolution.py), so it needs no rules of its own.
 
-For large kernels (7x7: ConvNeXt) the forward fold runs as a loop over images
-(:func:`_materialized`): XLA:CPU would otherwise fuse the whole fold into every elementwise
-consumer of its output and recompute all 49 taps once per consumer (ConvNeXt's LayerNorm reads it
-four times). The input gradient runs as one fusion (measured faster in the train step).
+For large kernels (7x7: ConvNeXt) the forward fold's output is materialised on CPU
+(:func:`_materialized`, :func:`jaxconv.policy.cpu_materialize`): XLA:CPU would otherwise fuse the
+whole fold into every elementwise consumer of its output and recompute all 49 taps once per
+consumer (ConvNeXt's LayerNorm reads it four times). The input gradient runs as one fusion
+(measured faster in the train step).
 
 The tangent of ``x`` is ``linear_transpose(_input_grad)``, and of ``w`` a primitive whose
 transpose is a primitive computing :func:`_tap_sums` (JAX cannot transpose a variadic
@@ -60,18 +61,23 @@ from jax.custom_derivatives import SymbolicZero
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from jaxconv.policy import cpu_materialize
 from jaxconv.shapes import ConvSpec
 from jaxconv.taps import conv_tap
 
 __all__ = ["depthwise_taps", "grouped_fold", "supports"]
 
-# The loop that materialises the fold's output (_materialized), one image per iteration (2 per
-# iteration measured slower), for kernels of at least _LOOP_MIN_TAPS taps. Measured
-# on the ported networks (batch 8, 128x128, ms, loop vs plain fusion): ConvNeXt-T (7x7, then
-# permute + LayerNorm) eval 161 vs 273; MobileNetV2 (3x3, BatchNorm) eval 60 vs 34; EfficientNet-B0
-# (3x3 and 5x5) eval 60 vs 36 with the loop from 5x5 up. Smaller kernels keep the plain fusion:
-# recomputing their taps per consumer costs less than the loop.
-_LOOP_MIN_TAPS = 49
+# The fold's output is materialised (_materialized) for kernels of at least _MATERIALIZE_MIN_TAPS taps
+# (a grouped fold: taps x group width terms). Measured on the ported networks (batch 8, 128x128, ms),
+# first with a loop over images against the plain fusion: ConvNeXt-T (7x7, then permute + LayerNorm)
+# eval 161 vs 273; MobileNetV2 (3x3, BatchNorm) eval 60 vs 34; EfficientNet-B0 (3x3 and 5x5) eval 60
+# vs 36 with the loop from 5x5 up. Then (2-core Xeon, 2026-12-07, the programs timed alternately, 12-20
+# rounds) the depthwise fold behind cpu_materialize against the loop: ConvNeXt-T eval 120 vs 147 ms,
+# train step 601 vs 592 (a tie); at 9 taps and up MobileNetV2's eval 20.1 vs 17.3 unmaterialised, at 25
+# EfficientNet-B0's 30.4 vs 30.3. RegNetY-400MF's grouped fold (3x3 x 8 channels per group) keeps the
+# loop: its train step 183 vs 204 ms through cpu_materialize (that whole-batch fusion took 43 ms of the
+# step, the per-image loop 12), eval a tie (45.6 / 45.8).
+_MATERIALIZE_MIN_TAPS = 49
 
 
 def supports(spec: ConvSpec) -> bool:
@@ -127,14 +133,18 @@ def _fold(x: jax.Array, wk: jax.Array, spec: ConvSpec) -> jax.Array:
     return _materialized(fold, xp, math.prod(spec.kernel)).astype(x.dtype)
 
 
-def _materialized(f: Any, xp: jax.Array, taps: int) -> jax.Array:
-    """``f(xp)`` for a batch-wise ``f``; with ``taps >= _LOOP_MIN_TAPS`` as a loop over images, so
-    that XLA materialises the result: XLA:CPU otherwise fuses the whole fold into each elementwise
-    consumer, recomputing every tap once per consumer (ConvNeXt's LayerNorm after its 7x7
-    depthwise conv: 4 copies of the 49-tap fold). A loop's output is never fused into its consumers."""
-    if xp.shape[0] <= 1 or taps < _LOOP_MIN_TAPS:
+def _materialized(f: Any, xp: jax.Array, taps: int, by_image: bool = False) -> jax.Array:
+    """``f(xp)`` for a batch-wise ``f``, with ``taps >= _MATERIALIZE_MIN_TAPS`` computed into a buffer of
+    its own: XLA:CPU would otherwise fuse the whole fold into each elementwise consumer and recompute
+    every tap there (ConvNeXt's LayerNorm after its 7x7 depthwise conv: 4 copies of the 49-tap fold).
+    Behind :func:`jaxconv.policy.cpu_materialize` (the whole batch in one fusion, on every core), or
+    with ``by_image`` as a loop over images (a loop's output is never fused into its consumers; its
+    body runs on one core)."""
+    if taps < _MATERIALIZE_MIN_TAPS:
         return f(xp)
-    return lax.map(f, xp[:, None])[:, 0]
+    if by_image and xp.shape[0] > 1:
+        return lax.map(f, xp[:, None])[:, 0]
+    return cpu_materialize(f(xp))
 
 
 def _input_grad(ct: jax.Array, wk: jax.Array, spec: ConvSpec, x_shape: tuple[int, ...]) -> jax.Array:
@@ -180,7 +190,7 @@ def _input_grad(ct: jax.Array, wk: jax.Array, spec: ConvSpec, x_shape: tuple[int
                 merged.append(grid_shape[ax])
         return grid.transpose(perm).reshape(merged)
 
-    # Not looped like the forward (_materialized): the input gradient's consumers (a batch norm's or
+    # Not materialised like the forward (_materialized): the input gradient's consumers (a batch norm's or
     # LayerNorm's backward, a residual add) fuse without recomputing it much, and one fusion over the
     # whole batch runs on every core: ported convnext_tiny's train step 895 -> 778 ms (1.20x,
     # alternating A/B, 2026-12-03) against the loop over images.
@@ -430,8 +440,8 @@ def grouped_fold(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any = No
         assert acc is not None
         return acc.reshape(b, *spec.out_spatial, g * kg) if cl else acc.reshape(b, g * kg, *spec.out_spatial)
 
-    # The fold's output is materialised (a loop over images, :func:`_materialized`): XLA would
+    # The fold's output is materialised by a loop over images (:func:`_materialized`): XLA would
     # otherwise fuse all its terms into each consumer and recompute them there (RegNet's
     # squeeze-excitation reads it twice, a train-mode batch norm three times): ported
     # regnet_y_400mf's eval forward 67 -> 120 ms unmaterialised, against 73 with the loop.
-    return _materialized(fold, xp, taps * gw).astype(x.dtype)
+    return _materialized(fold, xp, taps * gw, by_image=True).astype(x.dtype)

@@ -120,3 +120,47 @@ def test_layer_norm_barrier_keeps_convnext_blocks_apart_on_xla_cpu(monkeypatch):
     assert without and without[-1] >= 2, without
     assert with_barrier and with_barrier[-1] == 1, with_barrier
     assert " clamp(" in hlo
+
+
+# --- cpu_materialize: the large depthwise folds' output on XLA:CPU --------------------------------
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.float16, jnp.bfloat16, jnp.int32])
+def test_cpu_materialize_is_an_exact_identity(dtype):
+    """oracle: the input itself. Every value comes back bit for bit (NaN first, so that the conditional takes its
+    other branch, -0.0 and both infinities included), eager, jitted, vmapped and jitted under vmap, and the
+    derivative is the identity in both modes and to second order."""
+    with jax.enable_x64(dtype == jnp.float64):
+        if jnp.issubdtype(dtype, jnp.integer):
+            xs = [jnp.asarray([[3, -7], [0, 2 ** 31 - 1]], dtype)]
+        else:
+            v = [np.nan, 0.0, -0.0, 1.5, -3.25, np.inf, -np.inf, 6e4]
+            xs = [jnp.asarray(v, dtype).reshape(2, 4), jnp.asarray(v[1:] + v[:1], dtype).reshape(2, 4)]
+        for x in xs:
+            for f in (policy.cpu_materialize, jax.jit(policy.cpu_materialize), jax.vmap(policy.cpu_materialize),
+                      jax.jit(jax.vmap(policy.cpu_materialize))):
+                y = f(x)
+                assert y.dtype == x.dtype and y.shape == x.shape
+                np.testing.assert_array_equal(np.asarray(y).view(np.uint8), np.asarray(x).view(np.uint8))
+        if jnp.issubdtype(dtype, jnp.integer):
+            return
+        x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4)), dtype)
+        c = jnp.arange(1, 9, dtype=dtype).reshape(2, 4)
+        g = jax.jit(jax.grad(lambda v: jnp.sum(policy.cpu_materialize(v) * c)))(x)
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(c))
+        _, t = jax.jvp(jax.jit(policy.cpu_materialize), (x,), (c,))
+        np.testing.assert_array_equal(np.asarray(t), np.asarray(c))
+        hvp = jax.grad(lambda v: jnp.sum(jax.grad(lambda u: jnp.sum(policy.cpu_materialize(u) ** 3))(v)))(x)
+        np.testing.assert_allclose(np.asarray(hvp, np.float64), 6 * np.asarray(x, np.float64), rtol=1e-2)
+
+
+def test_cpu_materialize_is_a_conditional_on_cpu_only():
+    """oracle: the exported StableHLO. The conditional that keeps XLA:CPU from fusing a value into its consumers is
+    in the CPU program only (its predicate reads the value itself, unbatched under vmap); cuda and tpu get the value
+    as it is."""
+    f = jax.jit(jax.vmap(lambda v: jnp.exp(policy.cpu_materialize(jnp.sin(v)))))
+    x = jax.ShapeDtypeStruct((3, 5, 4), jnp.float32)
+    cpu = jax.export.export(f, platforms=("cpu",))(x).mlir_module()
+    assert cpu.count("stablehlo.case") == 1 and "stablehlo.select" not in cpu
+    accel = jax.export.export(f, platforms=("cuda", "tpu"))(x).mlir_module()
+    assert "stablehlo.case" not in accel and "stablehlo.sine" in accel
