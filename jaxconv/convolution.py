@@ -179,9 +179,39 @@ _INPUT_TERMS: dict[str, Any] = {"winograd": winograd_input_term}
 _WEIGHT_TERMS: dict[str, Any] = {"tap_gemm": tap_gemm_weight_term}
 
 
+def _refolds(spec: ConvSpec, algorithm: str) -> bool:
+    """Whether the forward pass of ``algorithm`` takes the spec's explicit zero padding back into XLA's window."""
+    return algorithm in ("direct", "direct_hipad") and spec.mode == "zeros" and any(lo or hi for lo, hi in spec.mode_pads)
+
+
+def _forward(algorithm: str, x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+    """The forward pass of ``algorithm`` on the mode-padded ``x``.
+
+    A strided conv's zero padding is applied explicitly before it (jaxconv/shapes/specs.py: XLA:CPU
+    aborts compiling the input gradient of some strided, window-padded convolutions). XLA's own
+    convolution of that padded input is not what a hand-written ``lax.conv_general_dilated`` call
+    compiles to, and on XLA:CPU it is slower: an unpadded window (NCHW ResNet stem 7x7 s2 3->64 @224,
+    batch 8: 47 ms, 34 with the extra high padding of "direct_hipad", 15 window-padded; at 128x128 8.5 /
+    5.8 / 5.3; channels-last 12.4 / 31 / 12.3; 3x3 s2 32->32 @64 NCHW 3.1 / 2.6 / 2.0; 2-core Xeon,
+    2026-12-07). So the forward pass crops the padding off again (XLA folds slice-of-pad away) and
+    convolves with it in the window. Only the forward: :func:`_run` sends such a plan through
+    :func:`_mixed`, whose tangent terms (and so the gradients) convolve the explicitly padded input,
+    and whose rule computes the primal through :func:`_mixed` itself, so that no order of autodiff
+    transposes the window-padded form (tests/test_conv_paths.py::test_strided_zero_padded_forward_is_window_padded).
+    """
+    if not _refolds(spec, algorithm):
+        return _ALGORITHMS[algorithm](x, w, spec, precision)
+    axes = range(1, spec.n + 1) if spec.channels_last else range(2, spec.n + 2)
+    start, limit = [0] * x.ndim, list(x.shape)
+    for ax, (lo, hi) in zip(axes, spec.mode_pads):
+        start[ax], limit[ax] = lo, x.shape[ax] - hi
+    window = tuple((lo + a, hi + b) for (lo, hi), (a, b) in zip(spec.mode_pads, spec.lax_pads))
+    return _direct(lax.slice(x, start, limit), w, spec, precision, window)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _mixed(x: jax.Array, w: jax.Array, spec: ConvSpec, plan: policy.Plan, precision: Any) -> jax.Array:
-    return _ALGORITHMS[plan[0]](x, w, spec, precision)
+    return _forward(plan[0], x, w, spec, precision)
 
 
 @functools.partial(_mixed.defjvp, symbolic_zeros=True)
@@ -193,7 +223,9 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
     x, w = primals
     xd, wd = tangents
     fwd, a_dx, a_dw = plan
-    y = _ALGORITHMS[fwd](x, w, spec, precision)
+    # The refolded forward (_forward) only through _mixed itself: differentiated again (second order), it
+    # takes this rule, never plain autodiff of the window-padded convolution.
+    y = _mixed(x, w, spec, plan, precision) if _refolds(spec, fwd) else _ALGORITHMS[fwd](x, w, spec, precision)
     terms = []
     record = policy._part_recorder  # jaxconv.tuning.recording: which parts the program needs
     if not isinstance(xd, SymbolicZero):
@@ -212,7 +244,7 @@ def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precisio
     # One algorithm whose gradients are its plain autodiff: no custom JVP. An algorithm with its own
     # input- or weight-gradient term (Winograd, the tap GEMMs) always takes _mixed, which applies them.
     if (plan[0] == plan[1] == plan[2] and plan[1] not in _INPUT_TERMS and plan[2] not in _WEIGHT_TERMS
-            and policy._part_recorder is None):
+            and not _refolds(spec, plan[0]) and policy._part_recorder is None):
         return _ALGORITHMS[plan[0]](x, w, spec, precision)
     return _mixed(x, w, spec, plan, precision)
 

@@ -61,7 +61,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from jaxconv.policy import cpu_materialize
+from jaxconv.fusion import cpu_materialize
 from jaxconv.shapes import ConvSpec
 from jaxconv.taps import conv_tap
 

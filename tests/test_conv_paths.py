@@ -298,6 +298,52 @@ def test_unbatched_and_strided_padded(algorithm):
     close(np.asarray(y), ref, algorithm)
 
 
+# x shape, w shape, stride, padding, channels_last: strided zero-padded convs (padded explicitly by the spec)
+REFOLDED = [((1, 1, 4, 1), (1, 1, 2, 2), 2, 1, False),  # XLA 0.10's CPU simplifier aborts on its window-padded dx
+            ((2, 3, 9, 8), (4, 3, 3, 3), 2, 1, False), ((2, 9, 8, 3), (4, 3, 3, 3), 2, (2, 1), True),
+            ((2, 3, 17, 16), (5, 3, 7, 7), 2, 3, False)]
+
+
+@pytest.mark.parametrize("args", REFOLDED, ids=str)
+@pytest.mark.parametrize("algorithm", [None, "direct", "direct_hipad"])
+def test_strided_zero_padded_forward_is_window_padded(args, algorithm):
+    """oracle: torch CPU (values, gradients) and XLA's optimised program. A strided conv's zero padding is applied
+    explicitly (jaxconv/shapes/specs.py: XLA:CPU aborts compiling some window-padded strided input gradients), and
+    XLA's own convolution of that padded input runs slower than the window-padded one (jaxconv/convolution.py,
+    _forward): so the forward pass takes the padding back into the window (one convolution with a padded window,
+    no pad instruction), while the gradients, to second order, still convolve the explicitly padded input and
+    compile (the first shape aborts the process otherwise)."""
+    xs, ws, s, p, cl = args
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    kw = {"channels_last": cl, "weight_layout": "OIHW"}
+    xt = torch.tensor(np.moveaxis(x, -1, 1) if cl else x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = F.conv2d(xt, wt, None, s, p)
+    (yt ** 2).sum().backward()
+
+    def f(x, w):
+        return jaxconv.conv2d(x, w, None, s, p, **kw)
+
+    def loss(x, w):
+        return jnp.sum(f(x, w) ** 2)
+    with force(algorithm):  # None: the CPU table
+        xj, wj = jnp.asarray(x), jnp.asarray(w)
+        y = jax.jit(f)(xj, wj)
+        hlo = jax.jit(f).lower(xj, wj).compile().as_text()
+        gx, gw = jax.jit(jax.grad(loss, argnums=(0, 1)))(xj, wj)
+        hx = jax.jit(jax.grad(lambda x, w: jnp.sum(jax.grad(loss)(x, w) ** 2)))(xj, wj)
+    to_cl = (lambda a: np.moveaxis(a, 1, -1)) if cl else (lambda a: a)
+    close(np.asarray(y), to_cl(yt.detach().numpy()), "forward")
+    close(np.asarray(gx), to_cl(xt.grad.numpy()), "input gradient")
+    close(np.asarray(gw), wt.grad.numpy(), "weight gradient")
+    assert np.all(np.isfinite(np.asarray(hx)))
+    spec = conv_spec("conv2d", xs, ws, None, s, p, 1, 1, "zeros", cl, weight_layout="OIHW")
+    if (algorithm or policy.cpu_plan(spec)[0]) in ("direct", "direct_hipad"):  # XLA's own convolution forward
+        convs = [ln for ln in hlo.splitlines() if " convolution(" in ln]
+        assert len(convs) == 1 and " pad=" in convs[0] and " pad(" not in hlo, hlo
+
+
 D, H, G, T, P, W, S = "direct", "direct_hipad", "gemm", "taps", "phases", "winograd", "gemm_scan"
 SHAPE_TABLE = [
     # (x shape, w shape, stride, padding, groups) -> (forward, input gradient, weight gradient)

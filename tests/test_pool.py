@@ -899,3 +899,20 @@ def test_tiling_extreme_pool_gradients(n, kernel, shape, kind):
         tiled = sum(k > 1 for k in ks) <= 2
         assert " scatter(" not in hlo and (" transpose(" not in hlo) == tiled
     assert "scatter" in jax.export.export(jax.jit(grad), platforms=("cuda", "tpu"))(jnp.asarray(x)).mlir_module()
+
+
+def test_tiling_sum_pool_cotangent_is_materialised():
+    """oracle: the exported StableHLO and torch CPU. A tiling average pool's backward broadcasts its cotangent over
+    each window; on CPU the cotangent is materialised first (jaxconv/taps.py, _tile_sum_jvp: XLA:CPU recomputed a
+    fused producer, LeNet's col2im input gradient, once per tap), so the CPU gradient program holds the conditional
+    of jaxconv.fusion.cpu_materialize and cuda/tpu programs do not; the gradient is torch's."""
+    def loss(x):
+        return jnp.sum(jnp.sin(jaxconv.avg_pool2d(jnp.cos(x), 2)))
+    g = jax.jit(jax.grad(loss))
+    spec = jax.ShapeDtypeStruct((2, 3, 8, 6), jnp.float32)
+    assert "stablehlo.case" in jax.export.export(g, platforms=("cpu",))(spec).mlir_module()
+    assert "stablehlo.case" not in jax.export.export(g, platforms=("cuda", "tpu"))(spec).mlir_module()
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 6)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.sin(F.avg_pool2d(torch.cos(xt), 2)).sum().backward()
+    np.testing.assert_allclose(np.asarray(g(jnp.asarray(x))), xt.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -310,8 +310,9 @@ def _conv_spec(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_sh
         # Strided + padded zeros, or another mode: pad explicitly and convolve VALID. XLA
         # 0.10's CPU algebraic simplifier aborts the process (CHECK failure) when compiling
         # the input gradient of some strided, padded convs, e.g. x (1,1,4,1), k 2, stride 2,
-        # padding 1; with the padding outside the conv the gradient compiles. Forward cost:
-        # the same (XLA folds the pad into the convolution window).
+        # padding 1; with the padding outside the conv the gradient compiles. XLA does not fold the
+        # pad back into the window (on XLA:CPU the unpadded window is slower), so the forward pass of
+        # XLA's own convolution takes it back itself (jaxconv/convolution.py, _forward).
         if padding_mode != "zeros":
             check_pad_limits(fn, padding_mode, w.pads, spatial)
         mode_pads, lax_pads = w.pads, ((0, 0),) * n
