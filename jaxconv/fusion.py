@@ -97,8 +97,9 @@ def cpu_materialize(x: jax.Array) -> jax.Array:
     over each window, and XLA:CPU fused the cotangent's producer into that broadcast, recomputing it for
     every tap (LeNet's second conv's col2im input gradient, 25 pads summed, four times per element):
     materialised, the LeNet train step (batch 64) 7.34 -> 5.69 ms. A primitive, so that vmap keeps the
-    predicate unbatched and autodiff sees the identity. ``tests/test_policy.py`` pins the identity and
-    the conditional.
+    predicate unbatched and autodiff sees the identity. Under SPMD sharding the predicate's one element
+    is broadcast to every device (one scalar collective; the output keeps its sharding:
+    ``tests/test_sharding.py``). ``tests/test_policy.py`` pins the identity and the conditional.
 
     >>> import jax, jax.numpy as jnp
     >>> x = jnp.array([-0.0, jnp.nan, 2.0])

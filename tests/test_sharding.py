@@ -82,8 +82,14 @@ SCRIPT = textwrap.dedent(
             "conv2d", xx.shape, w24.shape, None, 2, 1, 1, 1, "zeros", False))[0] == "gemm"
         return jaxconv.conv2d(xx, w24, None, 2, 1)
 
+    w7 = jnp.asarray(rng.standard_normal((3, 1, 7, 7)).astype(np.float32))
+
     OPS = {
         "conv2d": lambda x: jaxconv.conv2d(x, w, b, 1, 1),
+        # the 7x7 depthwise fold, its output behind jaxconv.fusion.cpu_materialize (a conditional whose predicate
+        # reads one element: broadcast to every device), and its gradient
+        "conv2d_depthwise_7x7": lambda x: jaxconv.conv2d(x, w7, None, 1, 3, 1, 3),
+        "conv2d_depthwise_7x7_grad": lambda x: jax.grad(lambda x: jnp.sum(jaxconv.conv2d(x, w7, None, 1, 3, 1, 3) ** 2))(x),
         "conv2d_strided_gemm_forward": strided_gemm_forward,
         "conv2d_chunked_gemm_weight_grad": chunked_wgrad,
         "conv2d_chunked_plan_input_grad": chunked_plan_xgrad,
@@ -145,6 +151,8 @@ SCRIPT = textwrap.dedent(
 SHARDED_DIM = {
     "conv2d": ("batch", "height"),
     "conv2d_dilated_reflect": ("batch", "height"),
+    "conv2d_depthwise_7x7": ("batch", "height"),
+    "conv2d_depthwise_7x7_grad": ("batch", "height"),
     "conv2d_strided_gemm_forward": ("batch", "height"),  # the whole batch in one GEMM: no scan to gather it
     "conv2d_winograd_grad": ("batch", "height"),
     "conv2d_tap_gemm_weight_grad": ("replicated", "replicated"),  # a sum over the sharded dim
