@@ -711,7 +711,10 @@ def conv_part_case(name: str, n: int, cin: int, hw: int, cout: int, k: int, s: i
     spec = conv_spec("conv2d", (n, cin, hw, hw), (cout, cin, k, k), None, s, p, 1, 1, "zeros", False, 2)
     plan = policy.plans(spec)["cpu" if jax.default_backend() == "cpu" else "default"]
     algo = plan[PARTS.index(part)]
-    same = algo == "direct" and not any(lo or hi for lo, hi in spec.mode_pads)
+    # XLA's own convolution: "direct" without explicit padding, or the forward of "direct"/"direct_hipad" of a
+    # zero-padded strided conv, whose padding goes back into XLA's window (jaxconv/convolution.py, _forward)
+    refolded = part == "fwd" and algo in ("direct", "direct_hipad") and spec.mode == "zeros"
+    same = (algo == "direct" and not any(lo or hi for lo, hi in spec.mode_pads)) or refolded
     return Case(f"conv2d part {name} b{n} {part} [{algo}]", "parts", build, flops(n), quick=quick,
                 quick_build=lambda: build(quick_n), quick_flops=flops(quick_n), same_program=same)
 
