@@ -205,8 +205,8 @@ def _forward(algorithm: str, x: jax.Array, w: jax.Array, spec: ConvSpec, precisi
     start, limit = [0] * x.ndim, list(x.shape)
     for ax, (lo, hi) in zip(axes, spec.mode_pads):
         start[ax], limit[ax] = lo, x.shape[ax] - hi
-    window = tuple((lo + a, hi + b) for (lo, hi), (a, b) in zip(spec.mode_pads, spec.lax_pads))
-    return _direct(lax.slice(x, start, limit), w, spec, precision, window)
+    # the spec pads explicitly instead of in the window (lax_pads are zeros): the window takes mode_pads
+    return _direct(lax.slice(x, start, limit), w, spec, precision, spec.mode_pads)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
