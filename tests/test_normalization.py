@@ -5,6 +5,10 @@ half-precision rules, and every error."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -116,6 +120,50 @@ def test_batch_norm_update_matches_torch_in_place(shape, dtype):
             np.testing.assert_allclose(rv, trv.numpy(), err_msg=f"step {step}", **tol)
         g = jax.grad(lambda x: sum(jnp.sum(s) for s in jaxconv.batch_norm_update(x, rm, rv)))(jnp.asarray(x))
         np.testing.assert_array_equal(g, np.zeros_like(x))
+
+
+_BIT_EQUAL_SCRIPT = """
+import itertools, json
+import numpy as np, torch, jax, jaxconv
+F = torch.nn.functional
+out = {}
+for i, (shape, cl) in enumerate([((8, 64, 16, 16), False), ((8, 64, 16, 16), True), ((4, 3, 5, 7), False),
+                                 ((16, 10), False), ((2, 7, 3, 4, 5), False)]):
+    for has_w, has_b in itertools.product((True, False), repeat=2):
+        r = np.random.default_rng([i, has_w, has_b])
+        c = shape[1]
+        x = (r.standard_normal(shape) * 3 + r.choice([1.0, 100.0])).astype(np.float32)
+        rm = (r.standard_normal(c) * 50).astype(np.float32)
+        rv = (10.0 ** r.uniform(-3, 4, c)).astype(np.float32)
+        w = r.standard_normal(c).astype(np.float32) if has_w else None
+        b = r.standard_normal(c).astype(np.float32) if has_b else None
+        tx = torch.tensor(x)
+        if cl:
+            tx = tx.contiguous(memory_format=torch.channels_last)
+        t = [None if a is None else torch.tensor(a) for a in (w, b)]
+        want = F.batch_norm(tx, torch.tensor(rm), torch.tensor(rv), t[0], t[1], False, 0.1, 1e-5).numpy()
+        for how, fn in (("eager", jaxconv.batch_norm), ("jit", jax.jit(lambda *a: jaxconv.batch_norm(*a)))):
+            got = np.asarray(fn(x, rm, rv, w, b))
+            out[f"{shape} cl={cl} w={has_w} b={has_b} {how}"] = int(np.sum(got != want))
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_batch_norm_eval_is_bit_equal_to_torch():
+    """oracle: torch CPU's eval-mode F.batch_norm, float32, bit for bit: torch's kernel and jaxconv both compute
+    x * alpha + beta with alpha = weight / sqrt(var + eps) and beta = bias - mean * alpha, both multiply-adds
+    fused. Ranks 2 to 5, with and without weight and bias, torch's channels-last memory format (its other
+    kernel) too, eager and under jit; values up to 1e4 and variances from 1e-3 to 1e4, so that a second rounding
+    would show. The fusing of multiply-adds is LLVM's optimisation, which this suite's XLA_FLAGS turn down
+    (tests/conftest.py), so it runs in a subprocess at XLA's default level, as users run."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
+                                if not f.startswith(("--xla_backend_optimization_level", "--xla_llvm_disable_expensive_passes")))
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run([sys.executable, "-c", _BIT_EQUAL_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    mismatches = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+    assert len(mismatches) == 40 and not any(mismatches.values()), mismatches
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
