@@ -223,8 +223,9 @@ def _eval_bn(x: jax.Array, mean: jax.Array, var: jax.Array, weight: jax.Array | 
 
 @_eval_bn.defjvp
 def _eval_bn_jvp(bshape: tuple[int, ...], eps: float, primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
-    _, yd = jax.jvp(lambda *a: _eval_bn_reference(*a, bshape, eps), primals, tangents)
-    return _eval_bn(*primals, bshape, eps), yd
+    x, mean, var, weight, bias = primals
+    _, yd = jax.jvp(lambda x, m, v, w, b: _eval_bn_reference(x, m, v, w, b, bshape, eps), primals, tangents)
+    return _eval_bn(x, mean, var, weight, bias, bshape, eps), yd
 
 
 def _batch_norm(fn: str, input: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, training: bool,
