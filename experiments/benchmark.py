@@ -208,14 +208,21 @@ def _normalised_hlo(exe: Any) -> str:
     return "\n".join(sorted(line.strip() for line in text.splitlines() if re.match(r"\s*(ROOT )?% = ", line)))
 
 
+SETTLE_S = 0.005  # the longest pause after a round-robin call (time_impls)
+
+
 def time_impls(calls: dict[str, Callable[[], Any]], budget_s: float, min_rep: int, max_rep: int
                ) -> tuple[dict[str, float], int]:
     """Median seconds per implementation after warm-up.
 
     JAX implementations are timed round-robin (one call of each per round, so a load
-    spike hits them alike); torch is timed in its own block afterwards, because its
-    OpenMP workers keep spinning for a while after each call and would slow down
-    whatever JAX call came next.
+    spike hits them alike), each call followed by a pause as long as its first timing, at
+    most ``SETTLE_S``: XLA:CPU frees a call's temporaries after its outputs are ready, and
+    that work ran into the next implementation's timing (raw lax's ``x @ w.T`` at batch 1
+    copies the 151 MB weight transposed every call; jaxconv's GEMV timed right after it
+    took 9.6-10.0 ms, 5.3 with a 5 ms pause, 4.0-4.5 alone; 2026-12-08). torch is timed in
+    its own block afterwards, because its OpenMP workers keep spinning for a while after
+    each call and would slow down whatever JAX call came next.
     """
     first: dict[str, float] = {}
     for name, call in calls.items():
@@ -237,6 +244,8 @@ def time_impls(calls: dict[str, Callable[[], Any]], budget_s: float, min_rep: in
                 t0 = time.perf_counter()
                 _block(calls[name]())
                 samples[name].append(time.perf_counter() - t0)
+                if len(group) > 1:
+                    time.sleep(min(SETTLE_S, first[name]))
     return {k: statistics.median(v) for k, v in samples.items()}, reps
 
 
