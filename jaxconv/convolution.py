@@ -22,6 +22,8 @@ from jax.custom_derivatives import SymbolicZero
 from jaxconv import policy
 from jaxconv._plumbing import as_array, check_same_dtype, eager_jit, per_example
 from jaxconv.depthwise import depthwise_taps, grouped_fold
+from jaxconv.depthwise import input_term as depthwise_input_term
+from jaxconv.depthwise import weight_term as depthwise_weight_term
 from jaxconv.padding import pad_spatial
 from jaxconv.phases import phase_conv
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec
@@ -169,14 +171,24 @@ def _taps(x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Arr
     return (depthwise_taps if spec.groups == spec.in_channels else grouped_fold)(x, w, spec, precision)
 
 
+def _taps_term(depthwise_term: Any) -> Any:
+    # a grouped spec's "taps" (grouped_fold) has no rules of its own: its terms are the fold applied to the tangent
+    def term(a: jax.Array, b: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
+        return (depthwise_term if spec.groups == spec.in_channels else grouped_fold)(a, b, spec, precision)
+    return term
+
+
 _ALGORITHMS = {"direct": _direct, "direct_hipad": _direct_hipad, "gemm": _gemm, "gemm_scan": _gemm_scan, "taps": _taps,
                "phases": phase_conv, "winograd": winograd_conv, "tap_gemm": tap_gemm_conv}
 # The input- and weight-gradient terms of an algorithm whose transpose is not its plain autodiff: each is
 # written as the linear transpose of the gradient's fast form (jaxconv/winograd.py: the input gradient as a
 # Winograd conv of the cotangent; jaxconv/tap_gemm.py: the weight gradient as one X_t^T G GEMM per tap).
 # Every other algorithm's term is the algorithm itself, applied to that tangent.
-_INPUT_TERMS: dict[str, Any] = {"winograd": winograd_input_term}
-_WEIGHT_TERMS: dict[str, Any] = {"tap_gemm": tap_gemm_weight_term}
+# The depthwise fold's terms are its own custom JVP's (jaxconv/depthwise.py), for mixed plans: alone, "taps"
+# differentiates through that JVP already, so a plan of "taps" only runs the fold directly (_run).
+_INPUT_TERMS: dict[str, Any] = {"winograd": winograd_input_term, "taps": _taps_term(depthwise_input_term)}
+_WEIGHT_TERMS: dict[str, Any] = {"tap_gemm": tap_gemm_weight_term, "taps": _taps_term(depthwise_weight_term)}
+_OWN_RULES = ("taps",)  # algorithms whose plain call carries their gradient terms (their custom JVP)
 
 
 def _refolds(spec: ConvSpec, algorithm: str) -> bool:
@@ -241,10 +253,11 @@ def _mixed_jvp(spec: ConvSpec, plan: policy.Plan, precision: Any, primals: tuple
 
 
 def _run(plan: policy.Plan, x: jax.Array, w: jax.Array, spec: ConvSpec, precision: Any) -> jax.Array:
-    # One algorithm whose gradients are its plain autodiff: no custom JVP. An algorithm with its own
-    # input- or weight-gradient term (Winograd, the tap GEMMs) always takes _mixed, which applies them.
-    if (plan[0] == plan[1] == plan[2] and plan[1] not in _INPUT_TERMS and plan[2] not in _WEIGHT_TERMS
-            and not _refolds(spec, plan[0]) and policy._part_recorder is None):
+    # One algorithm whose gradients are its plain autodiff (or its own custom JVP's, _OWN_RULES): no custom
+    # JVP here. An algorithm with its own input- or weight-gradient term (Winograd, the tap GEMMs) always
+    # takes _mixed, which applies them.
+    own = plan[0] in _OWN_RULES or (plan[1] not in _INPUT_TERMS and plan[2] not in _WEIGHT_TERMS)
+    if plan[0] == plan[1] == plan[2] and own and not _refolds(spec, plan[0]) and policy._part_recorder is None:
         return _ALGORITHMS[plan[0]](x, w, spec, precision)
     return _mixed(x, w, spec, plan, precision)
 

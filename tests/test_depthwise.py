@@ -385,3 +385,50 @@ def test_channels_last_torch_weight_is_gathered():
         got = f(x, w)
     assert " gather(" in hlo
     np.testing.assert_array_equal(got, want)
+
+
+def _primitives(fn, *args) -> dict[str, int]:
+    import collections
+    import re
+    text = str(jax.make_jaxpr(fn)(*args))
+    return dict(collections.Counter(re.findall(r"= ([a-z_]+)\[", text) + re.findall(r" ([a-z_]+) ", text)))
+
+
+@pytest.mark.parametrize("plan", [("direct", T, T), ("gemm", T, T), ("tap_gemm", T, "direct"), ("direct", "direct", T)])
+def test_mixed_plans_take_the_folds_gradient_formulations(plan):
+    """oracle: the jaxpr of "taps" alone, and torch CPU. A plan whose input or weight gradient is the fold but
+    whose forward is another algorithm (as jaxconv.tune may choose) differentiates through the fold's own
+    formulations: the weight gradient is the tap-sums primitive (plain autodiff of the fold applied to the
+    tangent: one reduce_sum per tap) and the input gradient has the gather form's ops, as "taps" alone;
+    values and gradients against torch, for a strided depthwise conv with multiplier 2 and a one-channel
+    dense conv (LeNet's first, which the tuner gave a mixed plan that ran its train step 2.2x slower)."""
+    cases = [(dict(n=2, c=4, mult=2, spatial=(9, 9), k=(3, 3), s=(2, 2), d=(1, 1), mode="zeros", pads=((1, 1), (1, 1)),
+                   batch=2, bias=True, channels_last=False), 4),
+             (dict(n=2, c=1, mult=6, spatial=(12, 12), k=(5, 5), s=(1, 1), d=(1, 1), mode="zeros", pads=((2, 2), (2, 2)),
+                   batch=3, bias=False, channels_last=False, groups=1), 1)]
+    for cfg, groups in cases:
+        if "tap_gemm" in plan and groups > 1:
+            continue  # the tap GEMMs are dense only
+        x, w, b, r = make_arrays(cfg, 7)
+        ty, ct, tdx, tdw, tdb = torch_conv(cfg, x, w, b, r)
+        check_parts(jax_conv(cfg, plan, x, w, b, ct), (ty, tdx, tdw, tdb), jax_conv(cfg, "direct", x, w, b, ct),
+                    str(plan), cfg)
+        xj, wj, ctj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(ct)
+
+        def backward(argnum, cfg=cfg, groups=groups, xj=xj, wj=wj, ct=ctj):
+            # the VJP's own program (the forward and its residuals are constants of it)
+            f = lambda *a: jaxconv.conv2d(*a, None, cfg["s"], cfg["pads"], 1, groups)  # noqa: E731
+            vjp = jax.vjp(lambda v: f(v, wj) if argnum == 0 else f(xj, v), (xj, wj)[argnum])[1]
+            return _primitives(lambda c: vjp(c), ct)
+        for i, part in ((1, "dx"), (2, "dw")):
+            if plan[i] != T:
+                continue
+            with force(T):
+                own = backward(i - 1)
+            with force(plan):
+                got = backward(i - 1)
+            if part == "dw":
+                assert got.get("jaxconv_depthwise_tap_sums") == 1 and got.get("reduce_sum", 0) <= 1, (plan, got)
+            else:
+                for p in ("pad", "reshape", "transpose"):
+                    assert got.get(p, 0) == own.get(p, 0), (plan, part, p, got, own)
