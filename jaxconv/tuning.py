@@ -38,18 +38,15 @@ import datetime
 import functools
 import hashlib
 import itertools
-import json
 import logging
 import math
 import os
 import platform as _platform_mod
 import statistics
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -59,24 +56,18 @@ from jax._src import config as _jax_config  # the config-state mechanism policy.
 
 from jaxconv import policy
 from jaxconv.convolution import conv
+from jaxconv.plan_file import FORMAT, VERSION, PlanFileWarning, _read, _resolve, _store, default_path, load_plans
 from jaxconv.shapes import ConvSpec, IntOrSeq, Padding, arg_error, conv_spec, weight_layout_name
 
 __all__ = ["FORMAT", "PARTS", "PRUNE_FACTOR", "PRUNE_SLACK_MS", "VERSION", "PlanFileWarning", "default_path", "disable", "enable", "enabled_path",
            "load_plans", "plan_key", "recording", "tune", "tune_conv", "tune_layout", "use_plans"]
 
-#: The plan file's ``"format"`` and ``"version"``; a file with others is foreign (ignored, rebuilt).
-FORMAT = "jaxconv-plans"
-VERSION = 1
 #: The parts of a convolution timed and chosen separately: forward, input gradient, weight gradient.
 PARTS = ("fwd", "dx", "dw")
 #: The environment variable that enables a plan file when jaxconv is imported.
 ENV_VAR = "JAXCONV_PLANS"
 
 log = logging.getLogger("jaxconv.tuning")
-
-
-class PlanFileWarning(UserWarning):
-    """A plan file that could not be used (corrupt, foreign or unreadable): ignored, rebuilt on the next write."""
 
 
 # --- the plan set in effect ------------------------------------------------------------------
@@ -105,20 +96,6 @@ _lock = threading.Lock()
 _tables: dict[str, dict[tuple[str, str, str, str], dict[str, tuple[str, policy.Plan]]]] = {}
 _global_path: str | None = None
 _scopes = 0
-
-
-def default_path() -> Path:
-    """The default plan file: ``$XDG_CACHE_HOME/jaxconv/plans.json`` (``~/.cache/jaxconv/plans.json``).
-
-    >>> default_path().name
-    'plans.json'
-    """
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "jaxconv" / "plans.json"
-
-
-def _resolve(path: str | os.PathLike[str] | None) -> str:
-    return os.path.abspath(os.fspath(default_path() if path is None else path))
 
 
 # --- identity: the key -----------------------------------------------------------------------
@@ -178,82 +155,6 @@ def plan_key(spec: ConvSpec, dtype: Any = jnp.float32, platform: str | None = No
         raise ValueError(f"plan_key: no {platform} device in this process")
     p, kind, version = ident
     return f"{p} | {kind} | jax {version} | {jnp.dtype(dtype).name} | {_spec_string(spec)}"
-
-
-# --- the file --------------------------------------------------------------------------------
-def _warn(path: str, why: str, action: str) -> None:
-    warnings.warn(f"jaxconv plan file {path}: {why}; {action}", PlanFileWarning, stacklevel=3)
-
-
-def _read(path: str, action: str) -> dict[str, dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as e:
-        _warn(path, f"unreadable ({e})", action)
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        _warn(path, f"corrupt (not JSON: {e})", action)
-        return {}
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION \
-            or not isinstance(data.get("entries"), dict):
-        got = (data.get("format"), data.get("version")) if isinstance(data, dict) else type(data).__name__
-        _warn(path, f"foreign (not format {FORMAT!r} version {VERSION}: got {got})", action)
-        return {}
-    return {k: v for k, v in data["entries"].items() if isinstance(k, str) and isinstance(v, dict)}
-
-
-def load_plans(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
-    """The entries of a plan file (``{key: {"plan": [...], "times_ms": {...}, "measured": ...}}``).
-
-    A missing file has none; a corrupt or foreign one warns (:class:`PlanFileWarning`) and has none.
-
-    >>> import tempfile
-    >>> load_plans(tempfile.mkdtemp() + "/none.json")
-    {}
-    """
-    return _read(_resolve(path), "ignored; it is rebuilt on the next write")
-
-
-@contextlib.contextmanager
-def _file_lock(path: str) -> Iterator[None]:
-    """An exclusive advisory lock on ``path + ".lock"`` (POSIX ``flock``; no lock where there is none)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: atomic replace still keeps the file whole, a race may drop an entry
-        yield
-        return
-    with open(path + ".lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _store(path: str, new: dict[str, dict[str, Any]]) -> None:
-    """Read-merge-write ``new`` into the file under the lock; the write is a temp file + ``os.replace``."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with _file_lock(path):
-        entries = _read(path, "rebuilt by this write")
-        entries.update(new)
-        data = {"format": FORMAT, "version": VERSION, "entries": dict(sorted(entries.items()))}
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
 
 # --- enabling ------------------------------------------------------------------------------
