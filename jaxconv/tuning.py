@@ -587,9 +587,56 @@ def _trace(name: str, g: Callable[..., Any], *inputs: Any) -> Any:
                          f"without compiler_options) and jit it with them after tuning") from e
 
 
+def _check_program(g: Callable[..., Any], inputs: Sequence[Any], chosen: dict[ConvSpec, policy.Plan], dtype: Any,
+                   resolved: str, rounds: int) -> dict[ConvSpec, policy.Plan]:
+    """Time the whole program with the file's plans and with the table's, alternately; unless the plans are faster
+    (the median of the per-round ratios above 1), store the table's plan for every spec they changed.
+
+    The parts are timed alone, and their sum need not be the program's: XLA fuses each with its neighbours
+    (on XLA:CPU a convolution with its BN and ReLU: XLA's own convolution in a form that runs 1.7x faster alone
+    made ported resnet18's eval forward 1.45x slower, experiments/MEASUREMENTS.md, 2026-12-08), and
+    sub-millisecond parts are within the machine's noise. The LeNet train step (batch 64, Intel Xeon) tuned:
+    1.13-1.16x the table's program, kept."""
+    ident = _identity(_lax_platform(jax.devices()[0]))
+    assert ident is not None
+    table = {s: policy.cpu_plan(s) if ident[0] == "cpu" else policy.DIRECT for s in chosen}
+    changed = [s for s, p in chosen.items() if p != table[s]]
+    if not changed:
+        return chosen
+    with use_plans(resolved):
+        tuned = jax.jit(g).lower(*inputs).compile()
+    with _STATE(""):
+        plain = jax.jit(g).lower(*inputs).compile()
+    times: dict[str, list[float]] = {"plans": [], "table": []}
+    for r in range(rounds + 1):  # round 0 warms both up
+        for k, exe in ((("plans", tuned), ("table", plain)) if r % 2 else (("table", plain), ("plans", tuned))):
+            t0 = time.perf_counter()
+            jax.block_until_ready(exe(*inputs))
+            if r:
+                times[k].append(1e3 * (time.perf_counter() - t0))
+    speedup = statistics.median(a / b for a, b in zip(times["table"], times["plans"]))
+    check = {"plans_ms": round(statistics.median(times["plans"]), 4), "table_ms": round(statistics.median(times["table"]), 4),
+             "speedup": round(speedup, 4)}
+    keep = speedup > 1.0
+    log.info("tune: the whole program with the measured plans %.3g ms, with the table's %.3g ms (%.2fx): %s %d plan(s)",
+             check["plans_ms"], check["table_ms"], speedup, "keeping" if keep else "reverting to the table for", len(changed))
+    if keep:
+        return chosen
+    entries = load_plans(resolved)
+    new = {}
+    for spec in changed:
+        key = plan_key(spec, dtype, ident[0])
+        if key in entries:
+            new[key] = {**entries[key], "plan": list(table[spec]), "program_check": check}
+    _store(resolved, new)
+    _refresh(resolved)
+    return {s: table[s] if s in changed else p for s, p in chosen.items()}
+
+
 def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: Sequence[str] = PARTS,
          path: str | os.PathLike[str] | None = None, store: bool = True, repeats: int = 5, warmup: int = 2,
-         progress: bool = True, layouts: bool = True, **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
+         progress: bool = True, layouts: bool = True, check: bool = True,
+         **example_kwargs: Any) -> dict[ConvSpec, tuple[str, str, str]]:
     """Tune every distinct convolution of ``fn(*example_args, **example_kwargs)`` (a function or an NNX model).
 
     ``fn`` is traced once, abstractly (the arrays and ``jax.ShapeDtypeStruct`` leaves of the examples;
@@ -602,7 +649,11 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     ``progress`` is set. Returns ``{spec: plan}``; with ``store`` the plans go into the plan file
     (default: the enabled file, else :func:`default_path`). With ``layouts``, where ``fn`` runs
     graph-imported torch models, :func:`tune_layout` then times the whole call in each activation
-    layout and stores the faster. Keyword arguments that are not the tuning options here go to ``fn``.
+    layout and stores the faster. With ``check`` (and ``store``), the whole call is then jitted with the stored
+    plans and with the table's and timed alternately (``max(repeats, 5)`` rounds): unless the plans make it
+    faster, the table's plan is stored for each spec they changed, with both times under ``"program_check"``
+    (parts timed alone need not add up to the program). Keyword arguments that are not the tuning options
+    here go to ``fn``.
 
     >>> import tempfile, jax, jax.numpy as jnp, jaxconv
     >>> def net(x):
@@ -623,6 +674,10 @@ def tune(fn: Callable[..., Any], *example_args: Any, dtype: Any = None, parts: S
     needed = {spec: tuple(p for p in parts if p == "fwd" or p in used.get(spec, ())) for spec in specs}
     chosen = _tune_specs("tune", specs, dtype, path=path, store=store, parts=parts, repeats=repeats, warmup=warmup,
                          progress=progress, parts_of=needed)
+    if check and store:
+        resolved = _resolve(path if path is not None else (_global_path or enabled_path()))
+        g_concrete, concrete, _ = _program(fn, example_args, example_kwargs, concrete=True)
+        chosen = _check_program(g_concrete, concrete, chosen, dtype, resolved, max(repeats, 5))
     if layouts:
         tune_layout(fn, *example_args, path=path, store=store, repeats=repeats, warmup=warmup, **example_kwargs)
     return chosen

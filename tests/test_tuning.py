@@ -527,3 +527,38 @@ def test_a_jit_with_compiler_options_gets_tunes_own_error(tmp_path, entry):
         fn(jitted, x, **kw)
     assert not (tmp_path / "p.json").exists()
     fn(net, x, **kw)
+
+
+_DW = conv_spec("conv2d", (4, 64, 32, 32), (64, 1, 3, 3), None, 1, 1, 1, 64, "zeros", False)
+_XLA, _FOLD = ("direct",) * 3, ("taps",) * 3
+
+
+def _depthwise_net(x):
+    return jnp.tanh(jaxconv.conv2d(x, jnp.ones((64, 1, 3, 3)), padding=1, groups=64)).sum()
+
+
+@pytest.mark.parametrize("table_fast", [True, False], ids=["revert", "keep"])
+def test_tune_checks_the_whole_program(tmp_path, monkeypatch, caplog, table_fast):
+    """oracle: XLA:CPU's grouped convolution, 10-25x slower than the tap fold on a depthwise conv (jaxconv/policy.py).
+    The parts' "measurements" are rigged so that tune stores XLA's conv where the table has the fold ("revert")
+    or the fold where a rigged table has XLA's ("keep"); the whole program, timed with each, decides: the file
+    ends with the faster plan, the check's times beside it; check=False stores the parts' choice as it is."""
+    rigged = _XLA if table_fast else _FOLD  # what the rigged parts choose
+    if not table_fast:
+        table = policy.cpu_plan
+        monkeypatch.setattr(policy, "cpu_plan", lambda s: _XLA if s == _DW else table(s))
+    times = {"fwd": {"taps": 1.0, "direct": 2.0}}
+    monkeypatch.setattr(tuning, "_tune_spec", lambda spec, *a: (rigged, times))
+    x = jax.ShapeDtypeStruct((4, 64, 32, 32), jnp.float32)
+    with caplog.at_level(logging.INFO, logger="jaxconv.tuning"):
+        plans = jaxconv.tune(_depthwise_net, x, path=tmp_path / "p.json", repeats=3, warmup=0, progress=False)
+    (entry,) = tuning.load_plans(tmp_path / "p.json").values()
+    want = _FOLD
+    assert plans == {_DW: want} and tuple(entry["plan"]) == want
+    check = entry.get("program_check")
+    if table_fast:
+        assert check is not None and check["speedup"] < 1.0 and "reverting" in caplog.text, (check, caplog.text)
+    else:
+        assert check is None and "keeping" in caplog.text, caplog.text
+    unchecked = jaxconv.tune(_depthwise_net, x, path=tmp_path / "q.json", repeats=1, warmup=0, progress=False, check=False)
+    assert unchecked == {_DW: rigged}
