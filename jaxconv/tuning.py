@@ -596,7 +596,7 @@ def _check_program(g: Callable[..., Any], inputs: Sequence[Any], chosen: dict[Co
     (on XLA:CPU a convolution with its BN and ReLU: XLA's own convolution in a form that runs 1.7x faster alone
     made ported resnet18's eval forward 1.45x slower, experiments/MEASUREMENTS.md, 2026-12-08), and
     sub-millisecond parts are within the machine's noise. The LeNet train step (batch 64, Intel Xeon) tuned:
-    1.13-1.16x the table's program, kept."""
+    1.08-1.16x the table's program, kept."""
     ident = _identity(_lax_platform(jax.devices()[0]))
     assert ident is not None
     table = {s: policy.cpu_plan(s) if ident[0] == "cpu" else policy.DIRECT for s in chosen}
