@@ -241,7 +241,12 @@ def _import_matplotlib() -> None:
 
 def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
-    # Import matplotlib (~0.5 s) on a second thread: XLA compiles without the GIL meanwhile.
+    # Import matplotlib (~0.5 s) on a second thread: XLA compiles without the GIL meanwhile. NumPy is
+    # imported here first: both threads import it (matplotlib and jax), and two threads initialising
+    # NumPy's C extension at once can hand one of them the partly initialised module ("cannot import
+    # name '__cpu_features__' ... partially initialized module": tests/test_experiments.py failed so
+    # once in a fresh-clone CI run, 2026-12-08).
+    import numpy  # noqa: F401
     plotting = threading.Thread(target=_import_matplotlib, daemon=True)
     if not args.no_plots:
         plotting.start()
