@@ -405,6 +405,11 @@ def _time_ms(f: Callable[..., Any], args: Sequence[Any], scope: Any, repeats: in
     return statistics.median(times[warmup:])
 
 
+def _table_plan(spec: ConvSpec) -> policy.Plan:
+    """The plan the policy's table gives ``spec`` on the default backend (what a measured plan replaces)."""
+    return policy.cpu_plan(spec) if _lax_platform(jax.devices()[0]) == "cpu" else policy.DIRECT
+
+
 def _describe(spec: ConvSpec, dtype: Any, ident: tuple[str, str, str]) -> str:
     x_shape, w_shape, kw = _conv_arguments(spec)
 
@@ -438,7 +443,7 @@ def _tune_spec(spec: ConvSpec, dtype: Any, parts: Sequence[str], repeats: int, w
     def dw(x: jax.Array, w: jax.Array, ct: jax.Array) -> jax.Array:
         return jax.vjp(lambda w: conv(x, w, None, **kw), w)[1](ct)[0]
     candidates = [a for a in policy.ALGORITHMS if policy.valid_for(spec, (a, a, a))]
-    table = policy.cpu_plan(spec) if _lax_platform(jax.devices()[0]) == "cpu" else policy.DIRECT
+    table = _table_plan(spec)
     plan, times = list(table), {}
     for i, (part, f) in enumerate(zip(PARTS, (fwd, dx, dw))):
         if part not in parts:
@@ -599,7 +604,7 @@ def _check_program(g: Callable[..., Any], inputs: Sequence[Any], chosen: dict[Co
     1.08-1.16x the table's program, kept."""
     ident = _identity(_lax_platform(jax.devices()[0]))
     assert ident is not None
-    table = {s: policy.cpu_plan(s) if ident[0] == "cpu" else policy.DIRECT for s in chosen}
+    table = {s: _table_plan(s) for s in chosen}
     changed = [s for s, p in chosen.items() if p != table[s]]
     if not changed:
         return chosen
